@@ -1,0 +1,60 @@
+"""What every command shares: the settings chosen by global flags, and error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from fraudctl.settings import Settings, settings_with
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def build_settings(overrides: dict[str, Any]) -> Settings:
+    """Settings from env + flags; a bad value exits 2 with the variable or flag to fix."""
+    try:
+        return settings_with(overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            dotted = ".".join(str(part) for part in error["loc"])
+            env = "FRAUDCTL_" + "__".join(str(p).upper() for p in error["loc"])
+            lines.append(f"  {dotted} (env {env}): {error['msg']}")
+        err_console.print("[red]error:[/] invalid configuration:\n" + "\n".join(lines))
+        raise typer.Exit(2) from None
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings object the global callback stored on the context."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = build_settings({})
+    return root.obj
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn the library's operator-facing errors into a red message and exit code 1."""
+    from fraudctl.stack.errors import StackError
+
+    try:
+        yield
+    except StackError as exc:
+        err_console.print("[bold red]error:[/]", end=" ")
+        err_console.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(1) from None
+
+
+def state_dir_option() -> Any:
+    return typer.Option(None, "--state-dir", help="State directory (default ~/.fraudctl).")
+
+
+def path_or_none(value: str | None) -> Path | None:
+    return Path(value) if value else None

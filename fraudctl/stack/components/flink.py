@@ -1,0 +1,179 @@
+"""A Flink standalone session cluster run from the PyFlink pip distribution.
+
+Nothing in site-packages is edited: the cluster gets its own config dir and lib dir (links
+to PyFlink's jars plus the Kafka connector and flink-python) under the state directory,
+passed to Flink's own launch scripts through FLINK_CONF_DIR / FLINK_LIB_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+
+from fraudctl.stack.components.base import Component, python_executable
+from fraudctl.stack.jars import Jars
+from fraudctl.stack.prereqs import check_java
+
+TM_REGISTERED = "Successful registration at resource manager"
+
+
+def pyflink_home() -> Path:
+    import pyflink
+
+    return Path(pyflink.__file__).resolve().parent
+
+
+class _FlinkProcess(Component):
+    script: str
+
+    def __init__(self, *args: object, jars: Jars, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.jars = jars
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.paths.conf("flink")
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.paths.data("flink") / "lib"
+
+    def prepare(self) -> None:
+        check_java()
+        home = pyflink_home()
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "config.yaml").write_text(self._config_yaml())
+        for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
+            shutil.copy(home / "conf" / name, self.conf_dir / name)
+        self._link_lib(home)
+        for sub in ("tmp", "checkpoints", "savepoints", "web-upload", "pids"):
+            (self.paths.data("flink") / sub).mkdir(parents=True, exist_ok=True)
+
+    def _link_lib(self, home: Path) -> None:
+        self.lib_dir.mkdir(parents=True, exist_ok=True)
+        wanted = {p.name: p for p in (home / "lib").glob("*.jar")}
+        for extra in [
+            *self.jars.flink_lib.glob("*.jar"),
+            *(home / "opt").glob("flink-python*.jar"),
+        ]:
+            wanted[extra.name] = extra
+        for existing in self.lib_dir.iterdir():
+            if existing.name not in wanted or existing.resolve() != wanted[existing.name]:
+                existing.unlink()
+        for name, target in wanted.items():
+            link = self.lib_dir / name
+            if not link.exists():
+                link.symlink_to(target)
+
+    def _config_yaml(self) -> str:
+        cfg = self.settings.flink
+        data = self.paths.data("flink")
+        config = {
+            "jobmanager": {
+                "bind-host": cfg.host,
+                "rpc": {"address": cfg.host, "port": cfg.rpc_port},
+                "memory": {"process": {"size": cfg.jobmanager_memory}},
+                "execution": {"failover-strategy": "region"},
+            },
+            "taskmanager": {
+                "bind-host": cfg.host,
+                "host": cfg.host,
+                "resource-id": f"fraudctl-taskmanager-{cfg.taskmanager_rpc_port}",
+                "rpc": {"port": cfg.taskmanager_rpc_port},
+                "data": {"port": cfg.taskmanager_data_port},
+                "numberOfTaskSlots": cfg.slots,
+                "memory": {"process": {"size": cfg.taskmanager_memory}},
+            },
+            "rest": {"address": cfg.host, "bind-address": cfg.host, "port": cfg.rest_port},
+            "blob": {"server": {"port": str(cfg.blob_port)}},
+            "parallelism": {"default": 1},
+            "heartbeat": {"interval": 5000, "timeout": 20000},
+            "io": {"tmp": {"dirs": str(data / "tmp")}},
+            "web": {"upload": {"dir": str(data / "web-upload")}},
+            "execution": {
+                "checkpointing": {
+                    "dir": f"file://{data / 'checkpoints'}",
+                    "savepoint-dir": f"file://{data / 'savepoints'}",
+                }
+            },
+            "python": {
+                "executable": python_executable(),
+                "client": {"executable": python_executable()},
+            },
+            "env": {"java": {"opts": {"all": _java_opts_from_dist()}}},
+        }
+        # JSON is valid YAML 1.2, which is what Flink 2's config.yaml parser reads.
+        return json.dumps(config, indent=2) + "\n"
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env.update(
+            FLINK_CONF_DIR=str(self.conf_dir),
+            FLINK_LIB_DIR=str(self.lib_dir),
+            FLINK_LOG_DIR=str(self.paths.logs),
+            FLINK_PID_DIR=str(self.paths.data("flink") / "pids"),
+        )
+        return env
+
+    def argv(self) -> list[str]:
+        return ["bash", str(pyflink_home() / "bin" / self.script), "start-foreground"]
+
+
+def _java_opts_from_dist() -> str:
+    """The --add-opens list PyFlink ships in its default config (Flink needs it on Java 17)."""
+    text = (pyflink_home() / "conf" / "config.yaml").read_text()
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("all:") and "--add-" in stripped:
+            return stripped.split(":", 1)[1].strip()
+    return ""
+
+
+class JobManagerComponent(_FlinkProcess):
+    name = "flink-jobmanager"
+    script = "jobmanager.sh"
+    health_timeout_s = 90.0
+
+    def ports(self) -> list[tuple[str, int]]:
+        cfg = self.settings.flink
+        return [(cfg.host, cfg.rest_port), (cfg.host, cfg.rpc_port), (cfg.host, cfg.blob_port)]
+
+    def probe(self, log_since_start: str) -> str | None:
+        try:
+            response = httpx.get(f"{self.settings.flink.rest_url}/overview", timeout=2)
+        except httpx.HTTPError as exc:
+            return f"REST API not answering: {exc}"
+        if response.status_code != 200:
+            return f"REST /overview answered {response.status_code}"
+        return None
+
+    def url(self) -> str | None:
+        return self.settings.flink.rest_url
+
+    def port_flag(self) -> str:
+        return "--flink-port / FRAUDCTL_FLINK__REST_PORT (RPC: FRAUDCTL_FLINK__RPC_PORT)"
+
+
+class TaskManagerComponent(_FlinkProcess):
+    name = "flink-taskmanager"
+    script = "taskmanager.sh"
+    health_timeout_s = 90.0
+
+    def prepare(self) -> None:
+        # The JobManager prepared the shared conf and lib dirs; only refresh them.
+        super().prepare()
+
+    def ports(self) -> list[tuple[str, int]]:
+        cfg = self.settings.flink
+        return [(cfg.host, cfg.taskmanager_rpc_port), (cfg.host, cfg.taskmanager_data_port)]
+
+    def probe(self, log_since_start: str) -> str | None:
+        if TM_REGISTERED not in log_since_start:
+            return "not registered with the JobManager yet"
+        return None
+
+    def port_flag(self) -> str:
+        return "FRAUDCTL_FLINK__TASKMANAGER_RPC_PORT / FRAUDCTL_FLINK__TASKMANAGER_DATA_PORT"

@@ -1,0 +1,245 @@
+"""The local stack manager: starts, health-checks, reports on and stops each component.
+
+Every component is its own process with a pid file and a log file under one state
+directory. `up` is idempotent: it starts only what is not running and recovers from stale
+pid files; `down` stops in reverse order. Nothing here prints: callers get events.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from fraudctl.settings import Settings
+from fraudctl.stack.components.base import Component, StackPaths
+from fraudctl.stack.components.flink import JobManagerComponent, TaskManagerComponent
+from fraudctl.stack.components.kafka import KafkaComponent
+from fraudctl.stack.components.redis import RedisComponent
+from fraudctl.stack.components.web import DashboardComponent, GatewayComponent
+from fraudctl.stack.errors import HealthCheckFailed, PortInUse, UnknownComponent
+from fraudctl.stack.jars import Jars, ensure_jars
+from fraudctl.stack.prereqs import check_java, check_redis_server
+from fraudctl.stack.process import ManagedProcess, port_owner
+
+COMPONENT_NAMES = (
+    "redis",
+    "kafka",
+    "flink-jobmanager",
+    "flink-taskmanager",
+    "gateway",
+    "dashboard",
+)
+ALIASES = {"jobmanager": "flink-jobmanager", "taskmanager": "flink-taskmanager"}
+
+State = Literal["healthy", "unhealthy", "stopped", "stale"]
+Phase = Literal["checking", "starting", "waiting", "healthy", "already-running", "stopped"]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    state: State
+    pid: int | None
+    url: str | None
+    rss_bytes: int
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    """Progress of `up`/`down`, for the CLI's live display."""
+
+    component: str
+    phase: Phase
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FlinkJob:
+    job_id: str
+    name: str
+    state: str
+
+
+EventSink = Callable[[StackEvent], None]
+
+
+def _ignore(_event: StackEvent) -> None:
+    return None
+
+
+class StackManager:
+    """Owns the processes of one state directory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = StackPaths(settings.state_dir.expanduser())
+        self._jars: Jars | None = None
+
+    # -- components -------------------------------------------------------------------
+    def canonical(self, name: str) -> str:
+        name = ALIASES.get(name, name)
+        if name not in COMPONENT_NAMES:
+            raise UnknownComponent(
+                f"there is no component {name!r}; choose one of: {', '.join(COMPONENT_NAMES)}"
+            )
+        return name
+
+    def process(self, name: str) -> ManagedProcess:
+        return ManagedProcess(self.canonical(name), self.paths.run, self.paths.logs)
+
+    def jars(self) -> Jars:
+        if self._jars is None:
+            self._jars = ensure_jars(self.settings.jars_dir.expanduser())
+        return self._jars
+
+    def component(self, name: str) -> Component:
+        name = self.canonical(name)
+        if name == "redis":
+            return RedisComponent(self.settings, self.paths)
+        if name == "gateway":
+            return GatewayComponent(self.settings, self.paths)
+        if name == "dashboard":
+            return DashboardComponent(self.settings, self.paths)
+        jars = self.jars()
+        if name == "kafka":
+            return KafkaComponent(self.settings, self.paths, jars=jars)
+        if name == "flink-jobmanager":
+            return JobManagerComponent(self.settings, self.paths, jars=jars)
+        return TaskManagerComponent(self.settings, self.paths, jars=jars)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def check_prerequisites(self) -> None:
+        check_java()
+        check_redis_server(self.settings.redis.server_binary)
+        self.jars()
+
+    def up(self, on_event: EventSink = _ignore, only: list[str] | None = None) -> None:
+        """Start what is not running, in dependency order, and wait until each is healthy."""
+        self.check_prerequisites()
+        names = [self.canonical(n) for n in only] if only else list(COMPONENT_NAMES)
+        for name in COMPONENT_NAMES:
+            if name in names:
+                self.start(name, on_event)
+
+    def start(self, name: str, on_event: EventSink = _ignore) -> bool:
+        """Start one component unless it runs; True if it was started now."""
+        comp = self.component(name)
+        proc = self.process(comp.name)
+        on_event(StackEvent(comp.name, "checking"))
+        if proc.is_running():
+            self._wait_healthy(comp, proc, on_event)
+            on_event(StackEvent(comp.name, "already-running", f"pid {proc.record().pid}"))  # type: ignore[union-attr]
+            comp.after_healthy()
+            return False
+        proc.clear_stale()
+        self._check_ports_free(comp)
+        comp.prepare()
+        on_event(StackEvent(comp.name, "starting"))
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        proc.start(comp.argv(), comp.env(), cwd=self.paths.root)
+        self._wait_healthy(comp, proc, on_event)
+        comp.after_healthy()
+        on_event(StackEvent(comp.name, "healthy", f"pid {proc.record().pid}"))  # type: ignore[union-attr]
+        return True
+
+    def _check_ports_free(self, comp: Component) -> None:
+        for host, port in comp.ports():
+            owner = port_owner(host, port)
+            if owner is not None:
+                raise PortInUse(
+                    f"{comp.name} cannot start: {host}:{port} is already in use by {owner}. "
+                    f"Stop that process, or give {comp.name} another port with "
+                    f"{comp.port_flag()}."
+                )
+
+    def _wait_healthy(self, comp: Component, proc: ManagedProcess, on_event: EventSink) -> None:
+        deadline = time.monotonic() + comp.health_timeout_s
+        reason: str | None = "not probed yet"
+        while time.monotonic() < deadline:
+            if not proc.is_running():
+                raise HealthCheckFailed(
+                    f"{comp.name} exited during start-up. Last lines of {proc.log_file}:\n"
+                    f"{proc.tail(25)}"
+                )
+            reason = comp.probe(proc.log_since_start())
+            if reason is None:
+                return
+            on_event(StackEvent(comp.name, "waiting", reason))
+            time.sleep(0.25)
+        raise HealthCheckFailed(
+            f"{comp.name} did not become healthy within {comp.health_timeout_s:.0f} s "
+            f"({reason}). Last lines of {proc.log_file}:\n{proc.tail(25)}\n"
+            f"Run `fraudctl logs {comp.name}` for the whole log, `fraudctl down` to stop."
+        )
+
+    def stop(self, name: str, on_event: EventSink = _ignore) -> bool:
+        proc = self.process(name)
+        stopped = proc.stop()
+        on_event(StackEvent(proc.name, "stopped", "" if stopped else "was not running"))
+        return stopped
+
+    def down(self, on_event: EventSink = _ignore, purge: bool = False) -> None:
+        """Stop every component in reverse order; with purge also delete data and logs."""
+        for name in reversed(COMPONENT_NAMES):
+            self.stop(name, on_event)
+        if purge and self.paths.root.exists():
+            for sub in ("data", "conf", "logs", "run"):
+                shutil.rmtree(self.paths.root / sub, ignore_errors=True)
+
+    # -- reporting ----------------------------------------------------------------------
+    def status(self) -> list[ComponentStatus]:
+        result = []
+        for name in COMPONENT_NAMES:
+            proc = self.process(name)
+            comp = self._component_for_status(name)
+            running = proc.process()
+            if running is None:
+                state: State = "stale" if proc.pid_file.exists() else "stopped"
+                detail = "pid file left by a process that is gone" if state == "stale" else None
+                result.append(ComponentStatus(name, state, None, comp.url(), 0, detail))
+                continue
+            reason = comp.probe(proc.log_since_start())
+            result.append(
+                ComponentStatus(
+                    name,
+                    "healthy" if reason is None else "unhealthy",
+                    running.pid,
+                    comp.url(),
+                    proc.rss_bytes(),
+                    reason,
+                )
+            )
+        return result
+
+    def _component_for_status(self, name: str) -> Component:
+        """Like component(), but never fetches jars just to report status."""
+        if name in ("kafka", "flink-jobmanager", "flink-taskmanager") and self._jars is None:
+            placeholder = Jars(Path("."), Path("."))
+            if name == "kafka":
+                return KafkaComponent(self.settings, self.paths, jars=placeholder)
+            if name == "flink-jobmanager":
+                return JobManagerComponent(self.settings, self.paths, jars=placeholder)
+            return TaskManagerComponent(self.settings, self.paths, jars=placeholder)
+        return self.component(name)
+
+    def flink_jobs(self) -> list[FlinkJob]:
+        """Jobs known to the session cluster (empty when it is down)."""
+        try:
+            response = httpx.get(f"{self.settings.flink.rest_url}/jobs/overview", timeout=2)
+            response.raise_for_status()
+        except httpx.HTTPError:
+            return []
+        return [
+            FlinkJob(job["jid"], job["name"], job["state"])
+            for job in response.json().get("jobs", [])
+        ]
+
+    def log_file(self, name: str) -> Path:
+        return self.process(name).log_file

@@ -1,0 +1,158 @@
+"""The local stack against real Kafka, Redis and Flink, started by the session fixture."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer
+
+from fraudctl.settings import Settings
+from fraudctl.stack import COMPONENT_NAMES, PortInUse, StackEvent, StackManager
+from fraudctl.stack.flink_client import cancel_job, submit_python_job, wait_for_state
+from tests.fixtures.stack import make_stack_settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_component_is_healthy(stack: StackManager) -> None:
+    rows = {row.name: row for row in stack.status()}
+    assert set(rows) == set(COMPONENT_NAMES)
+    for row in rows.values():
+        assert row.state == "healthy", row
+        assert row.pid is not None and row.rss_bytes > 0
+
+
+def test_kafka_keyed_record_round_trip(stack: StackManager) -> None:
+    cfg = stack.settings.kafka
+    marker = uuid.uuid4().hex
+    producer = Producer({"bootstrap.servers": cfg.bootstrap, "acks": "all"})
+    producer.produce(cfg.transactions_topic, key=b"user-42", value=marker.encode())
+    assert producer.flush(10) == 0
+    consumer = Consumer(
+        {
+            "bootstrap.servers": cfg.bootstrap,
+            "group.id": f"stack-test-{marker}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([cfg.transactions_topic])
+    deadline = time.monotonic() + 30
+    found = None
+    try:
+        while time.monotonic() < deadline and found is None:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None and msg.value() == marker.encode():
+                found = msg
+    finally:
+        consumer.close()
+    assert found is not None
+    assert found.key() == b"user-42"
+
+
+def test_topics_have_the_configured_partitions(stack: StackManager) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    cfg = stack.settings.kafka
+    topics = AdminClient({"bootstrap.servers": cfg.bootstrap}).list_topics(timeout=10).topics
+    for name in (cfg.transactions_topic, cfg.dlq_topic, cfg.scores_topic):
+        assert len(topics[name].partitions) == cfg.partitions
+
+
+def test_redis_stream_xadd_xread(stack: StackManager) -> None:
+    cfg = stack.settings.redis
+    client = redis.Redis(host=cfg.host, port=cfg.port)
+    stream = f"test:{uuid.uuid4().hex}"
+    entry_id = client.xadd(stream, {"alert": "{}"})
+    entries = client.xread({stream: "0-0"}, count=10, block=1000)
+    assert entries[0][1][0][0] == entry_id
+    client.delete(stream)
+
+
+def test_flink_has_a_taskmanager_with_free_slots(stack: StackManager) -> None:
+    overview = httpx.get(f"{stack.settings.flink.rest_url}/overview", timeout=5).json()
+    assert overview["taskmanagers"] >= 1
+    assert overview["slots-available"] >= 1
+
+
+def test_pyflink_job_reads_kafka_through_the_connector(stack: StackManager) -> None:
+    settings = stack.settings
+    key = f"probe:{uuid.uuid4().hex}"
+    name = f"fraudctl stack probe {uuid.uuid4().hex[:8]}"
+    script = Path(__file__).with_name("probe_job.py")
+    job_id = submit_python_job(
+        settings,
+        script,
+        args=[settings.kafka.bootstrap, settings.kafka.transactions_topic,
+              str(settings.redis.port), key, name],
+    )  # fmt: skip
+    try:
+        wait_for_state(settings, job_id, "RUNNING", timeout_s=120)
+        client = redis.Redis(host=settings.redis.host, port=settings.redis.port)
+        producer = Producer({"bootstrap.servers": settings.kafka.bootstrap})
+        marker = f"after-start-{uuid.uuid4().hex}"
+        deadline = time.monotonic() + 90
+        seen: list[bytes] = []
+        # The source starts at `latest` once its reader is assigned; keep producing until
+        # a record produced after RUNNING comes back through the python map.
+        while time.monotonic() < deadline:
+            producer.produce(settings.kafka.transactions_topic, key=b"probe", value=marker)
+            producer.flush(5)
+            seen = client.lrange(key, 0, -1)
+            if marker.encode() in seen:
+                break
+            time.sleep(1)
+        assert marker.encode() in seen
+    finally:
+        cancel_job(settings, job_id)
+
+
+def test_up_twice_is_a_no_op(stack: StackManager) -> None:
+    before = {row.name: row.pid for row in stack.status()}
+    events: list[StackEvent] = []
+    stack.up(events.append)
+    phases = {e.component: e.phase for e in events if e.phase != "waiting"}
+    assert phases == dict.fromkeys(COMPONENT_NAMES, "already-running")
+    assert {row.name: row.pid for row in stack.status()} == before
+
+
+def test_up_restarts_only_the_killed_component(stack: StackManager) -> None:
+    before = {row.name: row.pid for row in stack.status()}
+    stack.process("dashboard").kill()
+    assert {r.name: r.state for r in stack.status()}["dashboard"] == "stale"
+    events: list[StackEvent] = []
+    stack.up(events.append)
+    started = {e.component for e in events if e.phase == "starting"}
+    assert started == {"dashboard"}
+    after = {row.name: row.pid for row in stack.status()}
+    assert after["dashboard"] != before["dashboard"]
+    assert {k: v for k, v in after.items() if k != "dashboard"} == {
+        k: v for k, v in before.items() if k != "dashboard"
+    }
+
+
+def test_a_taken_port_gives_a_clear_error(tmp_path: Path, stack_settings: Settings) -> None:
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    port = squatter.getsockname()[1]
+    settings = make_stack_settings(tmp_path / "state")
+    settings = settings.model_copy(
+        update={"redis": settings.redis.model_copy(update={"port": port})}
+    )
+    manager = StackManager(settings)
+    try:
+        with pytest.raises(PortInUse) as excinfo:
+            manager.up(only=["redis"])
+        message = str(excinfo.value)
+        assert f"127.0.0.1:{port}" in message
+        assert "FRAUDCTL_REDIS__PORT" in message
+        assert "pid" in message
+    finally:
+        squatter.close()
+        manager.down(purge=True)
