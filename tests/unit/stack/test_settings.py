@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fraudctl.cli import app
+from fraudctl.settings import Settings, settings_env, settings_with
+
+
+def test_defaults_match_the_design() -> None:
+    s = Settings()
+    assert (s.gateway.port, s.dashboard.port, s.flink.rest_port) == (8000, 8080, 8081)
+    assert (s.kafka.port, s.redis.port) == (9092, 6379)
+    assert s.flink.job_name == "Stateful Fraud Detection with Redis Alerts"
+    hosts = {s.kafka.host, s.redis.host, s.flink.host, s.gateway.host, s.dashboard.host}
+    assert hosts == {"127.0.0.1"}
+
+
+def test_environment_overrides_nested_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDCTL_KAFKA__PORT", "19092")
+    monkeypatch.setenv("FRAUDCTL_STATE_DIR", "/tmp/elsewhere")
+    s = Settings()
+    assert s.kafka.bootstrap == "127.0.0.1:19092"
+    assert s.state_dir == Path("/tmp/elsewhere")
+
+
+def test_settings_env_round_trips_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = settings_with({"redis.port": 7001, "gateway.workers": 3})
+    for key, value in settings_env(original).items():
+        monkeypatch.setenv(key, value)
+    again = Settings()
+    assert again.redis.port == 7001
+    assert again.gateway.workers == 3
+    assert again.gateway.card_secret.get_secret_value() == (
+        original.gateway.card_secret.get_secret_value()
+    )
+
+
+def test_secrets_are_not_shown_in_reprs() -> None:
+    s = settings_with({})
+    assert s.gateway.card_secret.get_secret_value() not in repr(s)
+
+
+def test_a_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDCTL_KAFKA__PORT", "70000")
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "FRAUDCTL_KAFKA__PORT" in result.output
+    assert "65535" in result.output
+
+
+def test_a_bad_flag_is_refused() -> None:
+    result = CliRunner().invoke(app, ["--redis-port", "0", "status"])
+    assert result.exit_code == 2
+    assert "--redis-port" in result.output
