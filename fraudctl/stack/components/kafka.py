@@ -38,6 +38,17 @@ logger.raft.level = WARN
 """
 
 
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64, never starting with '-'.
+
+    (Kafka's own Uuid.randomUuid skips those too: a leading '-' reads as a CLI flag.)
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaComponent(Component):
     name = "kafka"
     health_timeout_s = 90.0
@@ -95,7 +106,7 @@ class KafkaComponent(Component):
             self._format_storage(data)
 
     def _format_storage(self, data: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         argv = [
             *self._java_prefix(),
             "kafka.tools.StorageTool",

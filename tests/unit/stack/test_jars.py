@@ -32,3 +32,11 @@ def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(PrerequisiteMissing, match="mvn"):
         jars.ensure_jars(tmp_path / "cache")
+
+
+def test_kafka_cluster_ids_never_look_like_flags() -> None:
+    from fraudctl.stack.components.kafka import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)

@@ -1,0 +1,57 @@
+"""Typed messages that workers post to the app; workers never touch widgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from fraudctl.alerts.health import PipelineHealth
+from fraudctl.alerts.labels import Verdict
+from fraudctl.alerts.quality import DetectionQuality
+from fraudctl.alerts.stream import StreamEntry
+
+
+@dataclass
+class AlertsArrived(Message):
+    """New alerts from the stream, oldest first (backfill or live)."""
+
+    entries: list[StreamEntry]
+    backfill: bool = False
+
+
+@dataclass
+class StreamConnection(Message):
+    """The alert stream's connection went up or down."""
+
+    connected: bool
+    detail: str = ""
+
+
+@dataclass
+class HealthChecked(Message):
+    health: PipelineHealth
+
+
+@dataclass
+class QualityChecked(Message):
+    quality: DetectionQuality | None
+
+
+@dataclass
+class LabelsLoaded(Message):
+    """Labels (transaction_id -> label) for alerts the console holds."""
+
+    labels: dict[str, str]
+
+
+@dataclass
+class LabelSaved(Message):
+    transaction_id: str
+    verdict: Verdict
+
+
+@dataclass
+class LabelFailed(Message):
+    transaction_id: str
+    error: str
