@@ -54,6 +54,7 @@ class RedisSettings(BaseModel):
     alerts_stream: str = "fraud:alerts"
     labels_key: str = "fraud:labels"
     stream_maxlen: int = Field(default=100_000, ge=100)
+    alert_dedupe_ttl_s: int = Field(default=86_400, ge=60)  # replayed alerts are dropped
     server_binary: str = "redis-server"
 
     _port = field_validator("port")(_check_port)
@@ -91,7 +92,7 @@ class GatewaySettings(BaseModel):
 
     host: str = LOOPBACK
     port: Port = 8000
-    app: str = "gateway.api.app:app"
+    app: str = "gateway.api.app:create_app"
     workers: int = Field(default=1, ge=1, le=64)
     card_secret: SecretStr = SecretStr("fraudctl-local-dev-card-secret")
     max_batch: int = Field(default=1000, ge=1, le=100_000)
@@ -131,6 +132,7 @@ class JobSettings(BaseModel):
     out_of_orderness_ms: int = Field(default=5_000, ge=0)
     state_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     execution_mode: str = "thread"
+    reorder_hold_ms: int = Field(default=20, ge=0, le=10_000)  # per-user reorder wait
 
     @field_validator("execution_mode")
     @classmethod
@@ -140,10 +142,35 @@ class JobSettings(BaseModel):
         return value
 
 
+class SimulateSettings(BaseModel):
+    """Defaults of `fraudctl simulate` and `fraudctl demo` (each also a flag)."""
+
+    rate: float = Field(default=200.0, gt=0, le=100_000)
+    users: int = Field(default=1000, ge=1, le=1_000_000)
+    fraud_ratio: float = Field(default=0.01, ge=0, lt=1)
+    batch_size: int = Field(default=1, ge=1, le=100_000)
+    connections: int = Field(default=64, ge=1, le=1024)
+    max_in_flight: int = Field(default=1024, ge=1, le=100_000)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    backoff_max_s: float = Field(default=10.0, gt=0, le=300)
+    drain_timeout_s: float = Field(default=15.0, ge=0, le=600)
+    demo_rate: float = Field(default=50.0, gt=0, le=100_000)
+    demo_alert_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+
 class ModelSettings(BaseModel):
     """Where the trained model lives."""
 
     artifacts_dir: Path = REPO_ROOT / "models" / "artifacts"
+
+
+class ComposeSettings(BaseModel):
+    """`fraudctl up --docker`: the Docker Compose project in compose/."""
+
+    project: str = Field(default="fraudctl", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    file: Path = REPO_ROOT / "compose" / "docker-compose.yml"
+    engine_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    ready_timeout_s: float = Field(default=300.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -165,6 +192,8 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     job: JobSettings = JobSettings()
     model: ModelSettings = ModelSettings()
+    compose: ComposeSettings = ComposeSettings()
+    simulate: SimulateSettings = SimulateSettings()
 
 
 @lru_cache(maxsize=1)
@@ -175,7 +204,7 @@ def get_settings() -> Settings:
 
 def settings_with(overrides: dict[str, Any]) -> Settings:
     """Settings from the environment with CLI overrides applied (dotted keys, None skipped)."""
-    base = get_settings().model_dump()
+    base = Settings().model_dump()
     for dotted, value in overrides.items():
         if value is None:
             continue

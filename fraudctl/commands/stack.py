@@ -14,6 +14,7 @@ from rich.table import Table
 
 from fraudctl.commands.common import console, err_console, friendly_errors, settings_of
 from fraudctl.stack import COMPONENT_NAMES, ComponentStatus, StackEvent, StackManager
+from fraudctl.stack.docker import DockerStack
 
 STATE_STYLE = {
     "healthy": "green",
@@ -94,9 +95,21 @@ def up(
     no_console: Annotated[
         bool, typer.Option("--no-console", help="Do not open the console at the end.")
     ] = False,
+    docker: Annotated[
+        bool, typer.Option("--docker", help="Run compose/ under Docker instead of natively.")
+    ] = False,
+    taskmanagers: Annotated[
+        int | None, typer.Option(min=1, help="With --docker: number of TaskManagers.")
+    ] = None,
 ) -> None:
     """Start the stack (only what is not running) and wait until every part is healthy."""
     settings = settings_of(ctx)
+    if docker:
+        stack = DockerStack(settings)
+        with friendly_errors():
+            stack.up(_print_event, taskmanagers=taskmanagers)
+        console.print(status_table(stack.status()))
+        return
     manager = StackManager(settings)
     progress = _Progress()
     started = time.monotonic()
@@ -136,8 +149,13 @@ def down(
     purge: Annotated[
         bool, typer.Option("--purge", help="Also delete data, logs and config of the stack.")
     ] = False,
+    docker: Annotated[bool, typer.Option("--docker", help="Stop the compose/ stack.")] = False,
 ) -> None:
     """Stop every component this state dir started, in reverse order."""
+    if docker:
+        with friendly_errors():
+            DockerStack(settings_of(ctx)).down(_print_event, purge=purge)
+        return
     manager = StackManager(settings_of(ctx))
     with friendly_errors():
         manager.down(_print_event, purge=purge)
@@ -148,15 +166,24 @@ def down(
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    docker: Annotated[bool, typer.Option("--docker", help="Status of the compose/ stack.")] = False,
 ) -> None:
     """Show each component's state, pid, memory and URL, and the Flink jobs."""
-    manager = StackManager(settings_of(ctx))
+    settings = settings_of(ctx)
+    manager: StackManager | DockerStack = (
+        DockerStack(settings) if docker else StackManager(settings)
+    )
     with friendly_errors():
         rows = manager.status()
         jobs = manager.flink_jobs()
     if as_json:
+        where = (
+            {"compose_project": settings.compose.project}
+            if docker
+            else {"state_dir": str(settings.state_dir.expanduser())}
+        )
         payload = {
-            "state_dir": str(manager.paths.root),
+            **where,
             "components": [asdict(r) for r in rows],
             "flink_jobs": [asdict(j) for j in jobs],
             "healthy": all(r.state == "healthy" for r in rows),
