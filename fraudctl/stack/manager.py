@@ -8,8 +8,10 @@ pid files; `down` stops in reverse order. Nothing here prints: callers get event
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,6 +36,13 @@ COMPONENT_NAMES = (
     "flink-taskmanager",
     "gateway",
     "dashboard",
+)
+# Components in one wave do not depend on each other and start concurrently; each wave
+# waits for the previous one to be healthy (TaskManager needs the JobManager, the gateway
+# needs Kafka, the dashboard needs Redis).
+START_WAVES = (
+    ("redis", "kafka", "flink-jobmanager"),
+    ("flink-taskmanager", "gateway", "dashboard"),
 )
 ALIASES = {"jobmanager": "flink-jobmanager", "taskmanager": "flink-taskmanager"}
 
@@ -124,9 +133,21 @@ class StackManager:
         """Start what is not running, in dependency order, and wait until each is healthy."""
         self.check_prerequisites()
         names = [self.canonical(n) for n in only] if only else list(COMPONENT_NAMES)
-        for name in COMPONENT_NAMES:
-            if name in names:
-                self.start(name, on_event)
+        lock = threading.Lock()
+
+        def locked_event(event: StackEvent) -> None:
+            with lock:
+                on_event(event)
+
+        for wave in START_WAVES:
+            todo = [name for name in wave if name in names]
+            if not todo:
+                continue
+            with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+                futures = [pool.submit(self.start, name, locked_event) for name in todo]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            if errors:
+                raise errors[0]  # type: ignore[misc]
 
     def start(self, name: str, on_event: EventSink = _ignore) -> bool:
         """Start one component unless it runs; True if it was started now."""
