@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
+from fraudctl.commands import console as console_commands
+from fraudctl.commands import job as job_commands
+from fraudctl.commands import setup as setup_commands
+from fraudctl.commands import simulate as simulate_commands
 from fraudctl.commands import stack as stack_commands
+from fraudctl.commands import train as train_commands
 from fraudctl.commands.common import build_settings
 
 app = typer.Typer(
@@ -57,7 +62,12 @@ def main_options(
 
 
 # Each command module adds its verbs to the app; one line per module.
+setup_commands.register(app)
 stack_commands.register(app)
+console_commands.register(app)
+job_commands.register(app)
+simulate_commands.register(app)
+train_commands.register(app)
 
 
 def main() -> None:

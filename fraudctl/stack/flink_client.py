@@ -51,11 +51,20 @@ def submit_python_job(
     args: list[str] | None = None,
     py_files: list[Path] | None = None,
     timeout_s: float = 180.0,
+    restore_from: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> str:
-    """Run `flink run -d -py script` against the stack's cluster; the new job's id."""
+    """Run `flink run -d -py script` against the stack's cluster; the new job's id.
+
+    `restore_from` is a checkpoint or savepoint directory to start from (state that no
+    longer matches an operator is skipped); `extra_env` reaches the script's process.
+    """
     paths = StackPaths(settings.state_dir.expanduser())
     home = pyflink_home()
-    argv = ["bash", str(home / "bin" / "flink"), "run", "-d", "-py", str(script)]
+    argv = ["bash", str(home / "bin" / "flink"), "run", "-d"]
+    if restore_from is not None:
+        argv += ["-s", str(restore_from), "-n"]
+    argv += ["-py", str(script)]
     if py_files:
         argv += ["-pyfs", ",".join(str(p) for p in py_files)]
     argv += args or []
@@ -65,6 +74,7 @@ def submit_python_job(
         "FLINK_CONF_DIR": str(paths.conf("flink")),
         "FLINK_LIB_DIR": str(paths.data("flink") / "lib"),
         "FLINK_LOG_DIR": str(paths.logs),
+        **(extra_env or {}),
     }
     try:
         result = subprocess.run(

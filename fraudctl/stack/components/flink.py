@@ -135,7 +135,7 @@ def _java_opts_from_dist() -> str:
 class JobManagerComponent(_FlinkProcess):
     name = "flink-jobmanager"
     script = "jobmanager.sh"
-    health_timeout_s = 90.0
+    health_timeout_s = 180.0
 
     def ports(self) -> list[tuple[str, int]]:
         cfg = self.settings.flink
@@ -160,7 +160,7 @@ class JobManagerComponent(_FlinkProcess):
 class TaskManagerComponent(_FlinkProcess):
     name = "flink-taskmanager"
     script = "taskmanager.sh"
-    health_timeout_s = 90.0
+    health_timeout_s = 180.0
 
     def prepare(self) -> None:
         # The JobManager prepared the shared conf and lib dirs; only refresh them.

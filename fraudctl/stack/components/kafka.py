@@ -51,7 +51,7 @@ def new_cluster_id() -> str:
 
 class KafkaComponent(Component):
     name = "kafka"
-    health_timeout_s = 90.0
+    health_timeout_s = 180.0
 
     def __init__(self, *args: object, jars: Jars, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

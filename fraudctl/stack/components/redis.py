@@ -10,7 +10,7 @@ from fraudctl.stack.prereqs import check_redis_server
 
 class RedisComponent(Component):
     name = "redis"
-    health_timeout_s = 20.0
+    health_timeout_s = 30.0
 
     def ports(self) -> list[tuple[str, int]]:
         return [(self.settings.redis.host, self.settings.redis.port)]

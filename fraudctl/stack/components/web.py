@@ -9,7 +9,7 @@ from fraudctl.stack.components.base import Component, python_executable
 
 
 class _UvicornApp(Component):
-    health_timeout_s = 45.0
+    health_timeout_s = 90.0
 
     def _where(self) -> tuple[str, int, str, int]:
         raise NotImplementedError
