@@ -1,0 +1,240 @@
+"""Fraud patterns the generator injects; each one is a config dataclass with a planner.
+
+A planner gets the victim and the time of one of their genuine transactions (the trigger)
+and returns the fraudulent transactions as `Draft`s; the generator gives them ids and
+bodies. All numbers that shape a pattern are fields, so a run can change them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, fields
+from typing import ClassVar, NamedTuple, Protocol
+
+from models.population import Cardholder, Place, World
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+ONLINE = "Online"
+
+
+class Draft(NamedTuple):
+    """One transaction to emit (the generator adds the id, user and card)."""
+
+    time_ms: int
+    amount: float
+    merchant_id: str
+    location: str
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class Pattern(Protocol):
+    """What the generator needs from a pattern config."""
+
+    name: ClassVar[str]
+
+    @property
+    def weight(self) -> float: ...
+
+    @property
+    def min_history(self) -> int: ...
+
+    @property
+    def mean_transactions(self) -> float: ...
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]: ...
+
+
+def _validate(config: object) -> None:
+    """Every number of a pattern config is >= 0 and every (low, high) range is ordered."""
+    for item in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, item.name)
+        where = f"{type(config).__name__}.{item.name}"
+        if isinstance(value, tuple):
+            low, high = value
+            if low < 0 or low > high:
+                raise ValueError(f"{where} = {value}: use two numbers >= 0 with low <= high")
+            if item.name in ("transactions", "merchants") and low < 1:
+                raise ValueError(f"{where} = {value}: an incident needs at least 1")
+        elif isinstance(value, int | float) and value < 0:
+            raise ValueError(f"{where} = {value}: must be 0 or more")
+
+
+def _money(value: float) -> float:
+    return max(0.01, round(value, 2))
+
+
+@dataclass(frozen=True)
+class AmountSpike:
+    """One purchase at a usual merchant soon after a genuine one, many times the usual amount."""
+
+    name: ClassVar[str] = "amount_spike"
+    weight: float = 1.0
+    multiplier: tuple[float, float] = (10.0, 100.0)
+    delay_minutes: tuple[float, float] = (10.0, 360.0)
+    min_history: int = 5
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def mean_transactions(self) -> float:
+        return 1.0
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]:
+        rng = world.rng
+        when = trigger_ms + int(rng.uniform(*self.delay_minutes) * MINUTE_MS)
+        merchant = rng.choices(user.merchants, cum_weights=user.merchant_cum_weights)[0]
+        amount = _money(user.typical_amount * rng.uniform(*self.multiplier))
+        if merchant.online:
+            return [Draft(when, amount, merchant.merchant_id, ONLINE)]
+        lat, lon = jitter(rng, user.home)
+        return [Draft(when, amount, merchant.merchant_id, user.home.name, lat, lon)]
+
+
+@dataclass(frozen=True)
+class CardTesting:
+    """A burst of tiny online charges seconds apart, probing whether the card works."""
+
+    name: ClassVar[str] = "card_testing"
+    weight: float = 0.3  # relative share of incidents; each is a burst
+    transactions: tuple[int, int] = (8, 20)
+    amount: tuple[float, float] = (0.5, 3.0)
+    gap_seconds: tuple[float, float] = (2.0, 20.0)
+    merchants: tuple[int, int] = (1, 3)
+    delay_minutes: tuple[float, float] = (1.0, 720.0)
+    min_history: int = 3
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def mean_transactions(self) -> float:
+        return (self.transactions[0] + self.transactions[1]) / 2.0
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]:
+        rng = world.rng
+        when = trigger_ms + int(rng.uniform(*self.delay_minutes) * MINUTE_MS)
+        shops = rng.sample(world.online_merchants, rng.randint(*self.merchants))
+        drafts = []
+        for _ in range(rng.randint(*self.transactions)):
+            shop = rng.choice(shops)
+            drafts.append(Draft(when, _money(rng.uniform(*self.amount)), shop.merchant_id, ONLINE))
+            when += int(rng.uniform(*self.gap_seconds) * 1000)
+        return drafts
+
+
+@dataclass(frozen=True)
+class ImpossibleTravel:
+    """Card-present purchases in a far city minutes after one at home."""
+
+    name: ClassVar[str] = "impossible_travel"
+    weight: float = 1.0
+    min_distance_km: float = 3000.0
+    delay_minutes: tuple[float, float] = (5.0, 60.0)
+    transactions: tuple[int, int] = (1, 2)
+    gap_minutes: tuple[float, float] = (2.0, 20.0)
+    amount_multiplier: tuple[float, float] = (1.0, 4.0)
+    min_history: int = 3
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def mean_transactions(self) -> float:
+        return (self.transactions[0] + self.transactions[1]) / 2.0
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]:
+        if not trigger_located:  # "impossible" needs a recent place to travel from
+            return []
+        rng = world.rng
+        city = world.place_far_from(user.home, self.min_distance_km)
+        when = trigger_ms + int(rng.uniform(*self.delay_minutes) * MINUTE_MS)
+        drafts = []
+        for _ in range(rng.randint(*self.transactions)):
+            shop = rng.choice(world.shop_merchants)
+            amount = _money(user.typical_amount * rng.uniform(*self.amount_multiplier))
+            lat, lon = jitter(rng, city)
+            drafts.append(Draft(when, amount, shop.merchant_id, city.name, lat, lon))
+            when += int(rng.uniform(*self.gap_minutes) * MINUTE_MS)
+        return drafts
+
+
+@dataclass(frozen=True)
+class AccountTakeover:
+    """Someone else in the account: new online merchants, at an odd hour, for a lot."""
+
+    name: ClassVar[str] = "account_takeover"
+    weight: float = 1.0
+    amount_multiplier: tuple[float, float] = (5.0, 20.0)
+    min_hours_from_habit: float = 8.0
+    min_spreads_from_habit: float = 3.0  # and this many of the user's own hour spreads
+    transactions: tuple[int, int] = (1, 3)
+    gap_minutes: tuple[float, float] = (2.0, 15.0)
+    min_history: int = 10
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        if not 0.0 <= self.min_hours_from_habit <= 12.0 or self.min_spreads_from_habit < 0:
+            raise ValueError("min_hours_from_habit must be in [0, 12], min_spreads_from_habit >= 0")
+
+    @property
+    def mean_transactions(self) -> float:
+        return (self.transactions[0] + self.transactions[1]) / 2.0
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]:
+        rng = world.rng
+        away = max(self.min_hours_from_habit, self.min_spreads_from_habit * user.active_hour_sd)
+        slack = max(0.0, 12.0 - away)
+        local_hour = (user.active_hour_local + 12.0 + rng.uniform(-slack, slack)) % 24.0
+        when = at_local_hour(user, trigger_ms + 30 * MINUTE_MS, local_hour)
+        known = {m.merchant_id for m in user.merchants}
+        fresh = [m for m in world.online_merchants if m.merchant_id not in known]
+        count = rng.randint(*self.transactions)
+        drafts = []
+        for shop in rng.sample(fresh, min(count, len(fresh))):
+            amount = _money(user.typical_amount * rng.uniform(*self.amount_multiplier))
+            drafts.append(Draft(when, amount, shop.merchant_id, ONLINE))
+            when += int(rng.uniform(*self.gap_minutes) * MINUTE_MS)
+        return drafts
+
+
+DEFAULT_PATTERNS: tuple[Pattern, ...] = (
+    AmountSpike(),
+    CardTesting(),
+    ImpossibleTravel(),
+    AccountTakeover(),
+)
+PATTERN_NAMES: tuple[str, ...] = tuple(p.name for p in DEFAULT_PATTERNS)
+
+
+def at_local_hour(user: Cardholder, after_ms: int, local_hour: float) -> int:
+    """The first instant after `after_ms` when the user's local clock shows `local_hour`."""
+    offset = user.utc_offset_h * HOUR_MS
+    day_start = (after_ms + offset) // DAY_MS * DAY_MS - offset
+    when = day_start + int(local_hour * HOUR_MS)
+    while when <= after_ms:
+        when += DAY_MS
+    return when
+
+
+def jitter(rng: random.Random, place: Place, km: float = 15.0) -> tuple[float, float]:
+    """A point within about `km` of a place, rounded like a card terminal would report."""
+    dlat = rng.uniform(-km, km) / 111.0
+    dlon = rng.uniform(-km, km) / (111.0 * max(0.2, math.cos(math.radians(place.latitude))))
+    lat = max(-90.0, min(90.0, place.latitude + dlat))
+    lon = (place.longitude + dlon + 180.0) % 360.0 - 180.0
+    return round(lat, 5), round(lon, 5)

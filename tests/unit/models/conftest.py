@@ -1,0 +1,65 @@
+"""Shared builders and trained models for the model tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.artifacts import DEFAULT_ARTIFACTS_DIR, ensure_model
+from models.training import ModelCard, TrainingConfig, train
+from models.transaction import Transaction
+
+BASE_TIME = datetime(2025, 7, 15, 10, 0, tzinfo=UTC)
+
+# Small enough to train in a couple of seconds, big enough to have every pattern.
+SMALL = {
+    "users": 300,
+    "days": 6.0,
+    "eval_users": 300,
+    "eval_days": 6.0,
+    "fraud_ratio": 0.03,
+    "n_estimators": 40,
+    "max_samples": 512,
+}
+
+MakeTxn = Callable[..., Transaction]
+
+
+@pytest.fixture
+def make_txn() -> MakeTxn:
+    """Build a Transaction with defaults; `at` is seconds after BASE_TIME."""
+    counter = iter(range(1_000_000))
+
+    def build(at: float = 0.0, **fields: Any) -> Transaction:
+        values: dict[str, Any] = {
+            "transaction_id": f"txn_{next(counter)}",
+            "user_id": "user-test-123",
+            "card_last4": "4242",
+            "card_fingerprint": "f" * 64,
+            "amount": 50.0,
+            "currency": "USD",
+            "merchant_id": "merchant_a",
+            "location": "New York",
+            "timestamp": BASE_TIME + timedelta(seconds=at),
+        }
+        values.update(fields)
+        return Transaction(**values)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard]:
+    directory = tmp_path_factory.mktemp("small-model")
+    card = train(TrainingConfig(output_dir=directory, **SMALL))  # type: ignore[arg-type]
+    return directory, card
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    """The model the stack uses (models/artifacts), trained with the defaults if missing."""
+    return ensure_model(DEFAULT_ARTIFACTS_DIR)
