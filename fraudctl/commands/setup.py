@@ -7,6 +7,7 @@ import typer
 from fraudctl.commands.common import console, friendly_errors, settings_of
 from fraudctl.stack import StackManager
 from fraudctl.stack.prereqs import check_java, check_maven, check_redis_server
+from models.artifacts import ensure_model
 
 
 def register(app: typer.Typer) -> None:
@@ -24,15 +25,6 @@ def setup(ctx: typer.Context) -> None:
             jars = StackManager(settings).jars()
         console.print(f"kafka broker  {jars.kafka_libs}")
         console.print(f"connector     {jars.kafka_connector}")
-        _ensure_model(settings)
-
-
-def _ensure_model(settings: object) -> None:
-    """Train the model when its artifacts are missing (model issue provides ensure_model)."""
-    try:
-        from models.artifacts import ensure_model  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    with console.status("training the model when missing…"):
-        path = ensure_model(settings.model.artifacts_dir)  # type: ignore[attr-defined]
-    console.print(f"model         {path}")
+        with console.status("training the model if it is missing or stale…"):
+            path = ensure_model(settings.model.artifacts_dir)
+        console.print(f"model         {path}")
