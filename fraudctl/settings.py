@@ -99,7 +99,7 @@ class GatewaySettings(BaseModel):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     produce_timeout_s: float = Field(default=5.0, gt=0)
     health_timeout_s: float = Field(default=1.0, gt=0, le=30)
-    linger_ms: int = Field(default=2, ge=0, le=1000)
+    linger_ms: int = Field(default=5, ge=0, le=1000)
     max_amount: float = Field(default=1_000_000.0, gt=0)
 
     _port = field_validator("port")(_check_port)
@@ -149,7 +149,7 @@ class SimulateSettings(BaseModel):
     users: int = Field(default=1000, ge=1, le=1_000_000)
     fraud_ratio: float = Field(default=0.01, ge=0, lt=1)
     batch_size: int = Field(default=1, ge=1, le=100_000)
-    connections: int = Field(default=64, ge=1, le=1024)
+    connections: int = Field(default=32, ge=1, le=1024)
     max_in_flight: int = Field(default=1024, ge=1, le=100_000)
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
     backoff_max_s: float = Field(default=10.0, gt=0, le=300)

@@ -1,0 +1,1 @@
+"""The payment gateway API: validated card transactions into Kafka (see app.py)."""
