@@ -114,6 +114,20 @@ class Cardholder:
         return None
 
 
+# Faker's city list carries a few names whose apostrophe was mis-decoded (UTF-8 read as
+# Mac Roman: "Roslavl‚Äô"); the gateway rightly refuses those characters.
+_MOJIBAKE_APOSTROPHES = ("\u201a\u00c4\u00f4", "\u201a\u00c4\u00f2")
+_PLACE_PUNCTUATION = frozenset(" .,'()/&#-_")
+
+
+def clean_place_name(name: str) -> str:
+    """A place name with only the characters a gateway location accepts."""
+    for garbled in _MOJIBAKE_APOSTROPHES:
+        name = name.replace(garbled, "'")
+    name = name.replace("\u2019", "'").replace("\u2018", "'")
+    return "".join(c for c in name if c.isalnum() or c in _PLACE_PUNCTUATION).strip()
+
+
 class World:
     """The seeded source of people, merchants and places."""
 
@@ -136,7 +150,7 @@ class World:
 
     def place(self) -> Place:
         lat, lon, name, country, _zone = self.fake.location_on_land()
-        return Place(f"{name}, {country}", float(lat), float(lon))
+        return Place(f"{clean_place_name(name)}, {country}", float(lat), float(lon))
 
     def place_far_from(self, origin: Place, min_km: float) -> Place:
         """A random city at least `min_km` away (falls back to the farthest of 50 tries)."""
