@@ -73,7 +73,7 @@ class FlinkSettings(BaseModel):
     taskmanager_rpc_port: Port = 6124
     blob_port: Port = 6130
     taskmanager_data_port: Port = 6131
-    slots: int = Field(default=2, ge=1, le=32)
+    slots: int = Field(default=4, ge=1, le=32)  # the job takes 2; room for a second
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "1728m"
     job_name: str = JOB_NAME
@@ -132,7 +132,9 @@ class JobSettings(BaseModel):
     out_of_orderness_ms: int = Field(default=5_000, ge=0)
     state_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     execution_mode: str = "thread"
-    reorder_hold_ms: int = Field(default=20, ge=0, le=10_000)  # per-user reorder wait
+    # How long a user's transaction may wait for earlier ones still in flight (0: score on
+    # arrival, no reordering; fastest). See flink_job/ordering.py.
+    reorder_hold_ms: int = Field(default=100, ge=0, le=10_000)
 
     @field_validator("execution_mode")
     @classmethod

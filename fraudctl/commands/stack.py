@@ -12,8 +12,9 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from fraudctl.bootstrap import JOB_STEP, MODEL_STEP, bring_up
 from fraudctl.commands.common import console, err_console, friendly_errors, settings_of
-from fraudctl.stack import COMPONENT_NAMES, ComponentStatus, StackEvent, StackManager
+from fraudctl.stack import COMPONENT_NAMES, ComponentStatus, FlinkJob, StackEvent, StackManager
 from fraudctl.stack.docker import DockerStack
 
 STATE_STYLE = {
@@ -47,7 +48,7 @@ class _Progress:
         table.add_column("phase")
         table.add_column("s", justify="right")
         table.add_column("detail", overflow="fold", max_width=60)
-        for name in COMPONENT_NAMES:
+        for name in (MODEL_STEP, *COMPONENT_NAMES, JOB_STEP):
             if name not in self.rows:
                 continue
             phase, detail, since = self.rows[name]
@@ -101,6 +102,9 @@ def up(
     taskmanagers: Annotated[
         int | None, typer.Option(min=1, help="With --docker: number of TaskManagers.")
     ] = None,
+    no_job: Annotated[
+        bool, typer.Option("--no-job", help="Do not submit the scoring job.")
+    ] = False,
 ) -> None:
     """Start the stack (only what is not running) and wait until every part is healthy."""
     settings = settings_of(ctx)
@@ -121,10 +125,11 @@ def up(
                     progress(event)
                     live.update(progress.render())
 
-                manager.up(on_event, only=components)
+                bring_up(manager, on_event, only=components, with_job=not no_job)
         else:
-            manager.up(_print_event, only=components)
+            bring_up(manager, _print_event, only=components, with_job=not no_job)
     console.print(status_table(manager.status()))
+    _print_jobs(manager.flink_jobs())
     console.print(f"stack up in {time.monotonic() - started:.1f} s; state in {manager.paths.root}")
     if not no_console and sys.stdout.isatty() and sys.stdin.isatty():
         _open_console(ctx)
@@ -191,13 +196,18 @@ def status(
         typer.echo(json.dumps(payload, indent=2))
         return
     console.print(status_table(rows))
-    if jobs:
-        table = Table(title="flink jobs")
-        for col in ("job id", "name", "state"):
-            table.add_column(col)
-        for job in jobs:
-            table.add_row(job.job_id, job.name, job.state)
-        console.print(table)
+    _print_jobs(jobs)
+
+
+def _print_jobs(jobs: list[FlinkJob]) -> None:
+    if not jobs:
+        return
+    table = Table(title="flink jobs")
+    for col in ("job id", "name", "state"):
+        table.add_column(col)
+    for job in jobs:
+        table.add_row(job.job_id, job.name, job.state)
+    console.print(table)
 
 
 def logs(

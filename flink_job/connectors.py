@@ -1,0 +1,155 @@
+"""Kafka source and sinks, the discarding sink and the job configuration, built from Settings.
+
+Everything here runs on the client while the job graph is built (pyflink talks to a JVM
+through py4j); nothing runs inside the TaskManager's Python workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from typing import Any
+
+from pyflink.common import Configuration
+from pyflink.common.serialization import SimpleStringSchema
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream.connectors import DeliveryGuarantee, Sink
+from pyflink.datastream.connectors.kafka import (
+    KafkaOffsetResetStrategy,
+    KafkaOffsetsInitializer,
+    KafkaRecordSerializationSchema,
+    KafkaSink,
+    KafkaSource,
+)
+from pyflink.java_gateway import get_gateway
+
+from fraudctl.settings import REPO_ROOT, Settings
+
+SCORING_GROUP_ID = "fraudctl-scoring"
+
+
+def job_configuration(settings: Settings) -> Configuration:
+    """Flink options for the job: execution mode, checkpoints, restarts, low-latency buffers."""
+    job = settings.job
+    config = Configuration()
+    options: dict[str, str] = {
+        "python.execution-mode": job.execution_mode,
+        "parallelism.default": str(job.parallelism),
+        "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        # A Redis outage stalls the alert writer and with it the barriers: checkpoints may
+        # time out, which must not fail the job (the writer is retrying, nothing is lost).
+        "execution.checkpointing.tolerable-failed-checkpoints": "1000000",
+        "execution.checkpointing.timeout": "10 min",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": "2",
+        # A lost TaskManager is an infrastructure failure: keep restarting, never give up.
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": "1 s",
+        "restart-strategy.exponential-delay.max-backoff": "5 s",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff": "2147483647",
+        "pipeline.auto-watermark-interval": "50 ms",
+        "python.fn-execution.bundle.size": "1000",
+        # Small bundles and a 5 ms network flush: an alert waits for no batch to fill up.
+        "python.fn-execution.bundle.time": "5",
+        "execution.buffer-timeout.interval": "5 ms",
+        # Thread mode embeds CPython in the TaskManager JVM; that interpreter does not read
+        # the venv's pyvenv.cfg, so it is told where the venv and this project live.
+        "python.pythonpath": os.pathsep.join([sysconfig.get_paths()["purelib"], str(REPO_ROOT)]),
+    }
+    for key, value in options.items():
+        config.set_string(key, value)
+    return config
+
+
+def kafka_source(settings: Settings, topic: str, group_id: str = SCORING_GROUP_ID) -> KafkaSource:
+    """Strings from `topic`: committed group offsets (earliest on first start), offsets
+    committed to Kafka when a checkpoint completes and restored from checkpoints on restart."""
+    return (
+        KafkaSource.builder()
+        .set_bootstrap_servers(settings.kafka.bootstrap)
+        .set_topics(topic)
+        .set_group_id(group_id)
+        .set_client_id_prefix(group_id)
+        .set_starting_offsets(
+            KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
+        )
+        .set_value_only_deserializer(SimpleStringSchema())
+        .set_property("commit.offsets.on.checkpoint", "true")
+        .set_property("partition.discovery.interval.ms", "30000")
+        .set_property("fetch.max.wait.ms", "5")
+        .build()
+    )
+
+
+def string_sink(settings: Settings, topic: str) -> KafkaSink:
+    """UTF-8 strings to `topic`, at least once (flushed on every checkpoint)."""
+    serializer = (
+        KafkaRecordSerializationSchema.builder()
+        .set_topic(topic)
+        .set_value_serialization_schema(SimpleStringSchema())
+        .build()
+    )
+    return (
+        KafkaSink.builder()
+        .set_bootstrap_servers(settings.kafka.bootstrap)
+        .set_record_serializer(serializer)
+        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+        .set_property("linger.ms", "2")
+        .set_property("compression.type", "lz4")
+        .build()
+    )
+
+
+def attach_keyed_string_sink(
+    env: StreamExecutionEnvironment,
+    settings: Settings,
+    rows: DataStream,
+    topic: str,
+    name: str,
+) -> None:
+    """Rows (key, value) of strings to `topic`, key and value raw UTF-8, at least once.
+
+    The DataStream KafkaSink of PyFlink can only serialise the whole element, so the
+    Table API's Kafka connector (key.fields) writes the key; its records carry no event
+    timestamp either. `rows` must be `Types.ROW_NAMED(["key", "value"], [STRING, STRING])`.
+    """
+    from pyflink.table import Schema, StreamTableEnvironment, TableDescriptor
+    from pyflink.table.types import DataTypes
+
+    tables = StreamTableEnvironment.create(env)
+    descriptor = (
+        TableDescriptor.for_connector("kafka")
+        .schema(
+            Schema.new_builder()
+            .column("key", DataTypes.STRING())
+            .column("value", DataTypes.STRING())
+            .build()
+        )
+        .option("topic", topic)
+        .option("properties.bootstrap.servers", settings.kafka.bootstrap)
+        .option("properties.linger.ms", "2")
+        .option("properties.compression.type", "lz4")
+        .option("key.format", "raw")
+        .option("key.fields", "key")
+        .option("value.format", "raw")
+        .option("value.fields-include", "EXCEPT_KEY")
+        .option("sink.delivery-guarantee", "at-least-once")
+        .build()
+    )
+    tables.create_temporary_table(name, descriptor)
+    statements = tables.create_statement_set()
+    statements.add_insert(name, tables.from_data_stream(rows))
+    statements.attach_as_datastream()
+
+
+def discarding_sink() -> Sink:
+    """Flink's DiscardingSink: ends a branch whose work is a side effect (the Redis writes)."""
+    jvm: Any = get_gateway().jvm
+    return Sink(jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink())
+
+
+def make_environment(settings: Settings) -> StreamExecutionEnvironment:
+    env = StreamExecutionEnvironment.get_execution_environment(job_configuration(settings))
+    env.set_parallelism(settings.job.parallelism)
+    return env

@@ -1,0 +1,110 @@
+"""Job lifecycle bookkeeping without a cluster: one copy, where to resume from, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fraudctl import jobs
+from fraudctl.settings import Settings, settings_with
+from fraudctl.stack.errors import StackError
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return settings_with({"state_dir": tmp_path, "flink.rest_port": 1})
+
+
+def overview(*entries: tuple[str, str, str]) -> dict[str, Any]:
+    return {
+        "jobs": [
+            {"jid": jid, "name": name, "state": state, "start-time": index}
+            for index, (jid, name, state) in enumerate(entries)
+        ]
+    }
+
+
+def test_only_active_copies_of_the_scoring_job_count(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = settings.flink.job_name
+    listing = overview(
+        ("a", name, "CANCELED"), ("b", "other job", "RUNNING"), ("c", name, "RESTARTING")
+    )
+    monkeypatch.setattr(jobs, "_rest", lambda _settings, _path: listing)
+    assert [job.job_id for job in jobs.scoring_jobs(settings)] == ["c"]
+
+
+def test_submit_refuses_when_a_copy_is_active(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = overview(("abc123", settings.flink.job_name, "RUNNING"))
+    monkeypatch.setattr(jobs, "_rest", lambda _settings, _path: listing)
+    with pytest.raises(jobs.JobAlreadyRunning, match=r"abc123.*fraudctl job cancel"):
+        jobs.submit_job(settings)
+
+
+def test_an_unreachable_jobmanager_says_how_to_start_it(settings: Settings) -> None:
+    with pytest.raises(jobs.FlinkUnreachable, match="fraudctl up"):
+        jobs.scoring_jobs(settings)
+
+
+def checkpoint(root: Path, job_id: str, number: int, complete: bool = True) -> Path:
+    path = root / "data" / "flink" / "checkpoints" / job_id / f"chk-{number}"
+    path.mkdir(parents=True)
+    if complete:
+        (path / "_metadata").write_bytes(b"x")
+    return path
+
+
+def test_resume_from_the_newest_complete_checkpoint_of_the_last_run(
+    settings: Settings, tmp_path: Path
+) -> None:
+    jobs._write_record(settings, "old", "m1", None)
+    checkpoint(tmp_path, "old", 3)
+    jobs._write_record(settings, "new", "m1", None)
+    wanted = checkpoint(tmp_path, "new", 7)
+    checkpoint(tmp_path, "new", 12)
+    checkpoint(tmp_path, "new", 9, complete=False)
+    (tmp_path / "data/flink/checkpoints/new/chk-12/_metadata").unlink()
+    assert jobs.latest_checkpoint(settings) == wanted
+
+
+def test_a_savepoint_of_the_last_run_wins_over_its_checkpoints(
+    settings: Settings, tmp_path: Path
+) -> None:
+    jobs._write_record(settings, "run", "m1", None)
+    checkpoint(tmp_path, "run", 4)
+    savepoint = tmp_path / "data/flink/savepoints/savepoint-run-1"
+    savepoint.mkdir(parents=True)
+    (savepoint / "_metadata").write_bytes(b"x")
+    jobs._remember_savepoint(settings, "run", str(savepoint))
+    assert jobs.latest_checkpoint(settings) == savepoint
+
+
+def test_nothing_to_resume_on_a_first_start(settings: Settings) -> None:
+    assert jobs.latest_checkpoint(settings) is None
+
+
+def test_checkpoints_of_old_runs_are_removed(settings: Settings, tmp_path: Path) -> None:
+    for run in ("r1", "r2", "r3"):
+        checkpoint(tmp_path, run, 1)
+        jobs._write_record(settings, run, "m1", None)
+    root = tmp_path / "data/flink/checkpoints"
+    assert sorted(path.name for path in root.iterdir()) == ["r2", "r3"]
+
+
+def test_a_parallelism_above_the_partitions_is_refused(tmp_path: Path) -> None:
+    settings = settings_with({"state_dir": tmp_path, "job.parallelism": 4})
+    with pytest.raises(StackError, match="FRAUDCTL_JOB__PARALLELISM"):
+        jobs.check_parallelism(settings)
+
+
+def test_a_parallelism_without_enough_slots_is_refused(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "_rest", lambda _settings, _path: {"slots-total": 1})
+    with pytest.raises(StackError, match="needs 2 task slots but the cluster has 1"):
+        jobs.check_parallelism(settings)
