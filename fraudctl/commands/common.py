@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -50,11 +49,3 @@ def friendly_errors() -> Iterator[None]:
         err_console.print("[bold red]error:[/]", end=" ")
         err_console.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(1) from None
-
-
-def state_dir_option() -> Any:
-    return typer.Option(None, "--state-dir", help="State directory (default ~/.fraudctl).")
-
-
-def path_or_none(value: str | None) -> Path | None:
-    return Path(value) if value else None
