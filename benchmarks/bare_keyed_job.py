@@ -18,7 +18,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from flink_job.connectors import kafka_source, make_environment, string_sink
-from fraudctl.settings import get_settings
+from foundation.settings import get_settings
 
 
 class CountPerUser(KeyedProcessFunction):  # type: ignore[misc]

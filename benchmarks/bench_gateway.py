@@ -40,7 +40,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fraudctl.settings import Settings
+from foundation.settings import Settings
 from fraudctl.stack import StackManager
 from tests.fixtures.stack import make_stack_settings
 from tests.integration.gateway.topic import end_offsets

@@ -4,7 +4,8 @@ Boots a private stack (Kafka, Redis, Flink, gateway) on free ports in a temporar
 dir, then
 
 1. preloads `--transactions` generated transactions (2,000 users, 2 % fraud) into Kafka,
-   exactly as the gateway writes them;
+   exactly as the gateway writes them, and labels for the fraud among them plus
+   `--label-share` of the rest (so the scorer's label-risk book is in use);
 2. throughput, per execution mode: the bare keyed job (benchmarks/bare_keyed_job.py: same
    source, JSON parse, key_by(user_id), a counter in keyed state, one record out) and the
    scoring job each read the preloaded topic from the start; the sustained rate is taken
@@ -37,16 +38,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flink_job.feed import TopicTail, TransactionProducer, kafka_record
 from flink_job.functions import CACHED_USERS
+from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
+from foundation.flink_rest import FlinkRest
+from foundation.kafka_topics import TopicSpec, ensure_topics
+from foundation.settings import Settings
 from fraudctl.jobs import cancel_scoring_job, submit_job
-from fraudctl.settings import Settings
 from fraudctl.stack import StackManager
-from fraudctl.stack.flink_client import cancel_job, submit_python_job, wait_for_state
+from fraudctl.stack.flink_submit import submit_python_job
+from models.contracts.decision import DecisionDeduper
+from models.contracts.label import Label
+from models.contracts.transaction import Transaction
 from models.generator import TrafficGenerator
 from tests.fixtures.job import AlertLog
 from tests.fixtures.stack import make_stack_settings
@@ -65,13 +72,34 @@ def load() -> str:
     return f"load average {one:.1f} (1 min) {five:.1f} (5 min)"
 
 
-def preload(settings: Settings, count: int) -> float:
+def preload(settings: Settings, count: int, label_share: float = 0.0) -> tuple[float, int]:
+    """The transactions, and labels for the fraud among them plus `label_share` of the
+    rest (arriving a day after the transaction), so the scorer's label book is in use."""
     producer = TransactionProducer(settings)
+    labels = Producer({"bootstrap.servers": settings.kafka.bootstrap, "linger.ms": 20})
+    every = round(1 / label_share) if label_share > 0 else 0
     started = time.perf_counter()
-    for body, _label in TrafficGenerator(seed=7, n_users=2000, fraud_ratio=0.02).next_batch(count):
-        producer.send(kafka_record(body))
+    labelled = 0
+    generator = TrafficGenerator(seed=7, n_users=2000, fraud_ratio=0.02)
+    for index, (body, pattern) in enumerate(generator.next_batch(count)):
+        record = kafka_record(body)
+        producer.send(record)
+        if every and (pattern or index % every == 0):
+            label = Label(
+                record["transaction_id"],
+                "fraud" if pattern else "legit",
+                "simulator",
+                Transaction.from_record(record).event_time_ms + 86_400_000,
+                user_id=record["user_id"],
+                merchant_id=record["merchant_id"],
+                card_fingerprint=record["card_fingerprint"],
+            )
+            labels.produce(settings.kafka.labels_topic, label.to_json(), key=label.key)
+            labels.poll(0)
+            labelled += 1
     producer.flush(120)
-    return time.perf_counter() - started
+    labels.flush(120)
+    return time.perf_counter() - started, labelled
 
 
 def sustained_rate(times_ms: list[int]) -> float:
@@ -82,26 +110,27 @@ def sustained_rate(times_ms: list[int]) -> float:
 
 
 def read_output(tail: TopicTail, count: int, timeout_s: float) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
+    seen: list[dict[str, Any]] = []
+    dedupe = DecisionDeduper()  # the decision log is at-least-once: first per id counts
     deadline = time.monotonic() + timeout_s
     while len(seen) < count and time.monotonic() < deadline:
         for record in tail.poll(1.0):
-            seen.setdefault(str(record.get("transaction_id")), record)
-    return list(seen.values())
+            if dedupe.first(str(record.get("transaction_id"))):
+                seen.append(record)
+    return seen
 
 
 def bench_bare(settings: Settings, mode: str, count: int) -> dict[str, Any]:
     topic = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
-    admin.create_topics([NewTopic(topic, settings.kafka.partitions, 1)])[topic].result(30)
+    ensure_topics(settings.kafka.bootstrap, [TopicSpec(topic, settings.kafka.partitions)])
     tail = TopicTail(settings, topic)
     mode_settings = with_mode(settings, mode)
     job_id = submit_python_job(mode_settings, BARE_JOB, args=[topic, f"g-{topic}", f"bare {mode}"])
     try:
-        wait_for_state(mode_settings, job_id, "RUNNING", 180)
+        FlinkRest.of(mode_settings).wait_for_state(job_id, "RUNNING", 180)
         records = read_output(tail, count, timeout_s=count / 200 + 120)
     finally:
-        cancel_job(settings, job_id)
+        FlinkRest.of(settings).cancel(job_id)
         tail.close()
     return {"records": len(records), "rate": sustained_rate([r["scored_at"] for r in records])}
 
@@ -193,13 +222,15 @@ def bench_latency(settings: Settings, rate: int, seconds: int) -> dict[str, Any]
     alerts = AlertLog(settings)
     tail = TopicTail(settings, settings.kafka.scores_topic)
     decided: dict[str, dict[str, Any]] = {}
+    dedupe = DecisionDeduper()
 
     def collect() -> None:
         deadline = time.monotonic() + seconds + 60
         while time.monotonic() < deadline and len(decided) < len(wanted):
             for record in tail.poll(0.5):
-                if record.get("transaction_id") in wanted:
-                    decided.setdefault(record["transaction_id"], record)
+                txn_id = record.get("transaction_id")
+                if txn_id in wanted and dedupe.first(txn_id):
+                    decided[txn_id] = record
 
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
@@ -236,6 +267,78 @@ def catch_up(settings: Settings, quiet_s: float = 3.0, timeout_s: float = 600) -
     tail.close()
 
 
+def bench_rules(count: int) -> list[Any]:
+    """`count` enabled rules like an operator writes them: filters on amount, currency, hour
+    and features, a third of them windowed per user or card; thresholds rarely reached."""
+    from models.contracts.rule import Rule
+
+    rules = []
+    for index in range(count):
+        record: dict[str, Any] = {
+            "id": f"bench-{index:02d}",
+            "action": {"type": "alert" if index % 2 else "tag", "severity": "low"}
+            if index % 2
+            else {"type": "tag"},
+        }
+        kind = index % 6
+        if kind == 0:
+            record["filter"] = [{"field": "amount", "op": "ge", "value": 50_000 + index}]
+        elif kind == 1:
+            record["filter"] = [
+                {"field": "currency", "op": "in", "value": ["XAU", "XAG", "XPT"]},
+                {"field": "amount", "op": "gt", "value": 10},
+            ]
+        elif kind == 2:
+            record["filter"] = [
+                {"field": "hour", "op": "lt", "value": 4},
+                {"field": "features.amount_zscore", "op": "gt", "value": 50 + index},
+            ]
+        elif kind == 3:
+            record["filter"] = [
+                {"field": "merchant_id", "op": "in", "value": [f"blocked-{i}" for i in range(100)]}
+            ]
+        elif kind == 4:
+            record["aggregate"] = {"function": "count", "group_by": "user", "window": "1m"}
+            record["limit"] = {"op": ">=", "value": 200}
+        else:
+            record["aggregate"] = {
+                "function": "distinct_merchants",
+                "group_by": "card",
+                "window": "10m",
+            }
+            record["limit"] = {"op": ">=", "value": 50}
+        rules.append(Rule.from_record(record))
+    return rules
+
+
+def bench_rules_in_process(rules: list[Any], count: int = 20_000) -> dict[str, float]:
+    """Per-transaction cost of evaluating `rules` (engine only, windows per user)."""
+    from models.features import FEATURE_NAMES
+    from models.rules_engine import RuleSet, RuleWindows
+
+    generator = TrafficGenerator(seed=3, n_users=2000, fraud_ratio=0.02)
+    txns = [Transaction.from_record(kafka_record(body)) for body, _ in generator.next_batch(count)]
+    ruleset = RuleSet(rules)
+    windows: dict[str, RuleWindows] = {}
+    features = dict.fromkeys(FEATURE_NAMES, 0.0)
+    started = time.perf_counter()
+    for txn in txns:
+        ruleset.evaluate(
+            txn, txn.event_time_ms, features, windows.setdefault(txn.user_id, RuleWindows())
+        )
+    per_txn_us = (time.perf_counter() - started) / len(txns) * 1e6
+    return {"rules": len(rules), "per_transaction_us": round(per_txn_us, 2)}
+
+
+def store_rules(settings: Settings, rules: list[Any]) -> None:
+    from fraudctl.rules.store import RuleStore
+
+    store = RuleStore(settings.kafka)
+    stored = store.read()
+    for rule in rules:
+        store.put(rule, stored)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transactions", type=int, default=200_000)
@@ -244,7 +347,11 @@ def main() -> None:
                         help="decisions to time in process mode (it is slow)")  # fmt: skip
     parser.add_argument("--rates", default="200,1000")
     parser.add_argument("--latency-seconds", type=int, default=60)
+    parser.add_argument("--label-share", type=float, default=0.05,
+                        help="label the fraud and this share of the rest")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--rules", type=int, default=0,
+                        help="also time the scoring job (thread) with N enabled rules")  # fmt: skip
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="fraudctl-bench-job-"))
@@ -255,7 +362,9 @@ def main() -> None:
         print(f"booting a private stack in {state} … ({load()})", flush=True)
         manager.up()
         print(f"preloading {args.transactions:,} transactions …", flush=True)
-        results["preload_s"] = preload(settings, args.transactions)
+        results["preload_s"], results["labels"] = preload(
+            settings, args.transactions, args.label_share
+        )
         for mode in [m for m in args.modes.split(",") if m]:
             count = args.transactions if mode == "thread" else args.process_transactions
             bare = bench_bare(settings, mode, count)
@@ -265,6 +374,16 @@ def main() -> None:
                   f"({scoring['flagged']:,} flagged of {scoring['records']:,}; {load()})",
                   flush=True)  # fmt: skip
             results[mode] = {"bare": bare, "scoring": scoring}
+            if mode == "thread" and args.rules:
+                rules = bench_rules(args.rules)
+                results["rules_engine"] = bench_rules_in_process(rules)
+                store_rules(settings, rules)
+                with_rules = bench_scoring(settings, mode, count)
+                results[mode]["scoring_with_rules"] = {**with_rules, "rules": args.rules}
+                print(f"scoring job,    {mode}, {args.rules} rules: {with_rules['rate']:,.0f} tx/s "
+                      f"(none: {scoring['rate']:,.0f} tx/s; engine alone "
+                      f"{results['rules_engine']['per_transaction_us']} us/tx; {load()})",
+                      flush=True)  # fmt: skip
         rates = [int(r) for r in args.rates.split(",") if r]
         if rates:
             reset_scoring_group(settings)

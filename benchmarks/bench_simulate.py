@@ -37,7 +37,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fraudctl.settings import settings_with  # noqa: E402
+from foundation.settings import settings_with  # noqa: E402
 from fraudctl.simulate.options import build_options  # noqa: E402
 from fraudctl.simulate.runner import Simulation  # noqa: E402
 from fraudctl.simulate.sender import GatewaySender, Outcome, _reason  # noqa: E402

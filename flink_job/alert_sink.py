@@ -18,21 +18,33 @@ from typing import Any
 
 import redis
 
-from flink_job.records import now_ms, stamp_detected
+from foundation.clock import now_ms
+from foundation.redis_client import sync_client
+from foundation.retry import Backoff, Reconnect
+from models.contracts.alert import ALERT_FIELD, alert_json
 
 log = logging.getLogger("flink_job.alerts")
 
 # KEYS[1] = marker key, KEYS[2] = stream; ARGV = marker ttl s, stream maxlen, alert json.
-ADD_ONCE = """
+ADD_ONCE = f"""
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return false
 end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'alert', ARGV[3])
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', '{ALERT_FIELD}', ARGV[3])
 redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
 return id
 """
 
-RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+# A full Redis (maxmemory, noeviction) refuses writes: retried like an outage, so the alert
+# waits instead of being lost; checkpoints stall, and after the tolerated number of failed
+# checkpoints the job fails visibly. A wrong password (AuthenticationError, a
+# ConnectionError) is retried and logged the same way until the credentials match again.
+RETRYABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.OutOfMemoryError,
+)
 
 
 @dataclass(frozen=True)
@@ -63,10 +75,11 @@ class RedisAlertWriter:
     ) -> None:
         self.target = target
         self.clock = clock
-        self.sleep = sleep
-        self.first_backoff_s = first_backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.client = redis.Redis(
+        self.reconnect = Reconnect(
+            RETRYABLE, Backoff(first_backoff_s, max_backoff_s), sleep=sleep, on_retry=self._down
+        )
+        self._down_since: float | None = None
+        self.client = sync_client(
             host=target.host,
             port=target.port,
             socket_timeout=2.0,
@@ -81,33 +94,30 @@ class RedisAlertWriter:
     def write(self, alert: dict[str, Any]) -> str | None:
         """Add the alert unless its transaction was alerted before; retries until it is done."""
         key = self.target.marker_key(str(alert["transaction_id"]))
-        backoff = self.first_backoff_s
-        down_since: float | None = None
-        while True:
-            try:
-                result = self.script(
-                    keys=[key, self.target.stream],
-                    args=[
-                        self.target.marker_ttl_s,
-                        self.target.maxlen,
-                        stamp_detected(alert, self.clock()),
-                    ],
-                )
-            except RETRYABLE as error:
-                self.retries += 1
-                if down_since is None:
-                    down_since = time.monotonic()
-                    log.warning("redis unavailable (%s); retrying until it is back", error)
-                self.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-                continue
-            if down_since is not None:
-                log.warning("redis is back after %.1f s", time.monotonic() - down_since)
-            if result is None:
-                self.skipped += 1
-                return None
-            self.written += 1
-            return result.decode() if isinstance(result, bytes) else str(result)
+        result = self.reconnect(
+            lambda: self.script(
+                keys=[key, self.target.stream],
+                args=[
+                    self.target.marker_ttl_s,
+                    self.target.maxlen,
+                    alert_json(alert, self.clock()),
+                ],
+            )
+        )
+        if self._down_since is not None:
+            log.warning("redis is back after %.1f s", time.monotonic() - self._down_since)
+            self._down_since = None
+        if result is None:
+            self.skipped += 1
+            return None
+        self.written += 1
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def _down(self, error: BaseException, _failures: int) -> None:
+        self.retries += 1
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("redis unavailable (%s); retrying until it is back", error)
 
     def close(self) -> None:
         self.client.close()

@@ -23,7 +23,8 @@ from pyflink.datastream.connectors.kafka import (
 )
 from pyflink.java_gateway import get_gateway
 
-from fraudctl.settings import REPO_ROOT, Settings
+from foundation.kafka_security import java_security
+from foundation.settings import REPO_ROOT, Settings
 
 SCORING_GROUP_ID = "fraudctl-scoring"
 
@@ -37,12 +38,15 @@ def job_configuration(settings: Settings) -> Configuration:
         "parallelism.default": str(job.parallelism),
         "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        # A Redis outage stalls the alert writer and with it the barriers: checkpoints may
-        # time out, which must not fail the job (the writer is retrying, nothing is lost).
-        "execution.checkpointing.tolerable-failed-checkpoints": "1000000",
-        "execution.checkpointing.timeout": "10 min",
+        # A Redis outage stalls the alert writer and with it the barriers: a few checkpoints
+        # may time out while it retries. Bounded, so a full disk (every checkpoint failing)
+        # fails the job visibly (it restarts, the restart count shows) instead of hiding.
+        "execution.checkpointing.tolerable-failed-checkpoints": str(
+            job.tolerable_failed_checkpoints
+        ),
+        "execution.checkpointing.timeout": f"{job.checkpoint_timeout_s} s",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-        "execution.checkpointing.num-retained": "2",
+        "execution.checkpointing.num-retained": str(job.retained_checkpoints),
         # A lost TaskManager is an infrastructure failure: keep restarting, never give up.
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
@@ -78,6 +82,7 @@ def kafka_source(settings: Settings, topic: str, group_id: str = SCORING_GROUP_I
         .set_property("commit.offsets.on.checkpoint", "true")
         .set_property("partition.discovery.interval.ms", "30000")
         .set_property("fetch.max.wait.ms", "5")
+        .set_properties(java_security(settings.kafka))
         .build()
     )
 
@@ -90,15 +95,17 @@ def string_sink(settings: Settings, topic: str) -> KafkaSink:
         .set_value_serialization_schema(SimpleStringSchema())
         .build()
     )
-    return (
+    builder = (
         KafkaSink.builder()
         .set_bootstrap_servers(settings.kafka.bootstrap)
         .set_record_serializer(serializer)
         .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
         .set_property("linger.ms", "2")
         .set_property("compression.type", "lz4")
-        .build()
     )
+    for key, value in java_security(settings.kafka).items():
+        builder = builder.set_property(key, value)
+    return builder.build()
 
 
 def attach_keyed_string_sink(
@@ -118,9 +125,11 @@ def attach_keyed_string_sink(
     from pyflink.table.types import DataTypes
 
     tables = StreamTableEnvironment.create(env)
+    builder = TableDescriptor.for_connector("kafka")
+    for key, value in java_security(settings.kafka).items():
+        builder = builder.option(f"properties.{key}", value)
     descriptor = (
-        TableDescriptor.for_connector("kafka")
-        .schema(
+        builder.schema(
             Schema.new_builder()
             .column("key", DataTypes.STRING())
             .column("value", DataTypes.STRING())

@@ -1,31 +1,40 @@
-"""The job's Python functions: parse/validate, per-user scoring, alert writing.
+"""The job's Python functions: parse/validate, per-user scoring with labels, alert writing.
 
 They are pickled into the job graph on the client and run in the TaskManager's Python
-workers; the logic they call (records, ordering, model, alert_sink) is plain Python.
-Between operators a validated transaction travels as a tuple of plain values (see
-records.to_wire): cheaper to pickle across the Java/Python boundary than the object.
+workers; the logic they call (records, ordering, label_state, model_switch, alert_sink) is
+plain Python. Between operators a validated transaction travels as a tuple of plain values
+(see records.to_wire): cheaper to pickle across the Java/Python boundary than the object.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
+import orjson
 from pyflink.common import Row, Types
 from pyflink.common.time import Time
 from pyflink.datastream import (
-    KeyedProcessFunction,
+    KeyedBroadcastProcessFunction,
     MapFunction,
     OutputTag,
     ProcessFunction,
     RuntimeContext,
 )
-from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
-from flink_job import ordering
+from flink_job import ordering, pyflink_fixes
 from flink_job.alert_sink import AlertTarget, RedisAlertWriter
+from flink_job.label_state import LabelMirror, parse_label, unresolved_reason, usable
 from flink_job.model import ModelPackage
+from flink_job.model_switch import (
+    ActiveModelTarget,
+    ModelSwitch,
+    open_registry,
+    redis_publisher,
+)
 from flink_job.records import (
     Wire,
     alert_record,
@@ -33,20 +42,38 @@ from flink_job.records import (
     decision_record,
     from_wire,
     invalid_reason,
-    now_ms,
     parse_transaction,
     raw_of,
     to_wire,
 )
-from models.detector import Detector
-from models.features import update_and_extract
-from models.transaction import InvalidTransaction
+from flink_job.rule_state import (
+    RULE_STATE,
+    WINDOWS_STATE,
+    RuleMirror,
+    UserWindows,
+    decision_record_with_hits,
+    evaluate_rules,
+    is_rule_record,
+    with_hits,
+)
+from foundation.clock import now_ms
+from models.contracts.label import InvalidLabel
+from models.contracts.transaction import InvalidTransaction
+from models.features import UserState, update_and_extract
+from models.label_risk import LABEL_FEATURE_NAMES, NO_LABEL_FEATURES
+
+# Timer results of a keyed broadcast function reach their side outputs (thread mode).
+pyflink_fixes.install()
 
 DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
 ALERTS = OutputTag("alerts", Types.PICKLED_BYTE_ARRAY())
 # A decision for the log, keyed by user: (user_id, decision JSON).
 DECISION_ROW = Types.ROW_NAMED(["key", "value"], [Types.STRING(), Types.STRING()])
 CACHED_USERS = 20_000
+# How far ahead of its gateway arrival a transaction may move the watermark (clock skew).
+WATERMARK_AHEAD_MS = 1_000
+# The LabelRiskBook in broadcast state (see label_state.py): key -> book image / label JSON.
+LABEL_STATE = MapStateDescriptor("label-risk", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 
 
 class ParseTransactions(ProcessFunction):
@@ -62,7 +89,34 @@ class ParseTransactions(ProcessFunction):
             reason = f"the record could not be read ({type(error).__name__}: {error})"
             yield DEAD_LETTERS, dead_letter(value, reason, now_ms())
             return
-        yield Row(txn.user_id, to_wire(txn)), txn.event_time_ms
+        # The watermark sees the event time clamped to arrival (one future-dated record
+        # must not make the decisions after it late); features see the real event time.
+        yield Row(txn.user_id, to_wire(txn)), ordering.watermark_time(txn, WATERMARK_AHEAD_MS)
+
+
+class ParseLabels(ProcessFunction):
+    """Kafka label JSON -> validated label JSON for the broadcast; bad or unresolved labels
+    get a dead letter (stage "label") saying why. The label on its topic is left as it is."""
+
+    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        try:
+            label = parse_label(value)
+        except InvalidLabel as error:
+            reason = f"invalid label: {error}"
+            yield DEAD_LETTERS, dead_letter(value, reason, now_ms(), stage="label")
+            return
+        except Exception as error:  # one odd record must never stop the job
+            reason = f"the label could not be read ({type(error).__name__}: {error})"
+            yield DEAD_LETTERS, dead_letter(value, reason, now_ms(), stage="label")
+            return
+        unresolved = unresolved_reason(label)
+        if unresolved is not None:
+            letter = dead_letter(
+                value, unresolved, now_ms(), stage="label", transaction_id=label.transaction_id
+            )
+            yield DEAD_LETTERS, letter
+        if usable(label):
+            yield label.to_json().decode()
 
 
 class SlotCache:
@@ -95,15 +149,30 @@ class SlotCache:
             self.entries.popitem(last=False)
 
 
-class ScoreTransactions(KeyedProcessFunction):
-    """Per user: order by event time, update features, score, log every decision, alert."""
+class ScoreTransactions(KeyedBroadcastProcessFunction):
+    """Per user: order by event time, update features, add label risk, score, log, alert.
 
-    def __init__(self, package: ModelPackage, hold_ms: int, state_ttl_s: int) -> None:
+    The keyed side is the user's transactions; the broadcast side is every label, kept in
+    a LabelRiskBook (broadcast state + an in-memory mirror, see label_state.py). The model
+    follows the registry's current version (model_switch.py) without a restart.
+    """
+
+    def __init__(
+        self,
+        package: ModelPackage,
+        state_ttl_s: int,
+        artifacts_dir: str | None = None,
+        active_target: ActiveModelTarget | None = None,
+    ) -> None:
         self.package = package
-        self.hold_ms = hold_ms
-        self.max_hold_ms = hold_ms * 10
         self.state_ttl_s = state_ttl_s
-        self.detector: Detector | None = None
+        self.artifacts_dir = artifacts_dir
+        self.active_target = active_target
+        self.switch: ModelSwitch | None = None
+        self.rules = RuleMirror()
+        self.rule_windows: UserWindows | None = None
+        self.labels = LabelMirror()
+        self.label_state: Any = None
         self.slots: Any = None
         self.cache = SlotCache(CACHED_USERS, state_ttl_s * 1000)
 
@@ -122,8 +191,20 @@ class ScoreTransactions(KeyedProcessFunction):
         )
         descriptor.enable_time_to_live(ttl)
         self.slots = runtime_context.get_state(descriptor)
-        self.detector = self.package.detector()
+        windows = ValueStateDescriptor(WINDOWS_STATE, Types.PICKLED_BYTE_ARRAY())
+        windows.enable_time_to_live(ttl)
+        self.rule_windows = UserWindows(runtime_context.get_state(windows))
+        self.rules = RuleMirror()  # restored from broadcast state on first use
         self.cache = SlotCache(CACHED_USERS, self.state_ttl_s * 1000)
+        self.labels = LabelMirror()  # restored from broadcast state on first use
+        self.label_state = None
+        subtask = pyflink_fixes.subtask_index(runtime_context)
+        publish = None
+        if self.active_target is not None:
+            publish = redis_publisher(self.active_target, subtask)
+        registry = open_registry(self.artifacts_dir) if self.artifacts_dir else None
+        self.switch = ModelSwitch(registry, self.package.detector, publish)
+        self.switch.start(now_ms())
 
     def _slot(self, key: str, now: int) -> ordering.UserSlot:
         slot = self.cache.get(key, now)
@@ -133,48 +214,63 @@ class ScoreTransactions(KeyedProcessFunction):
         self.slots.update(slot.to_state())
         self.cache.put(key, slot, now)
 
-    def process_element(self, value: Wire, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+    def _prepare(self, now: int, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> None:
+        """Before scoring: the label book restored (once), the model maybe swapped."""
+        if self.labels.book is None:
+            self.labels.restore(ctx.get_broadcast_state(LABEL_STATE))
+        if self.rules.ruleset is None:
+            self.rules.restore(ctx.get_broadcast_state(RULE_STATE))
+        switch = self.switch
+        assert switch is not None
+        if now >= switch.next_check_ms:
+            switch.maybe_reload(now)
+
+    def process_element(
+        self, value: Wire, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext
+    ) -> Iterator[Any]:
         now = now_ms()
+        self._prepare(now, ctx)
         key = ctx.get_current_key()
         txn = from_wire(value)
         slot = self._slot(key, now)
-        timers = ctx.timer_service()
-        if self.hold_ms == 0:
-            released = ordering.pass_through(slot, txn, timers.current_watermark())
-        else:
-            was_waiting = bool(slot.pending)
-            released = ordering.admit(slot, txn, now, timers.current_watermark())
-            if slot.pending and not was_waiting:
-                timers.register_processing_time_timer(now + self.hold_ms)
-        yield from self._score(slot, released)
+        # Scored on arrival; one that overtook scored ones puts them right (ordering.py).
+        start, steps = ordering.admit(slot, txn)
+        state = yield from self._score(start, steps)
+        ordering.settle(slot, steps, state, ctx.timer_service().current_watermark())
         self._save(key, slot, now)
 
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
-        now = now_ms()
-        key = ctx.get_current_key()
-        slot = self._slot(key, now)
-        if not slot.pending:
+    def process_broadcast_element(
+        self, value: str, ctx: KeyedBroadcastProcessFunction.Context
+    ) -> None:
+        """One label (validated by ParseLabels) into the book and the broadcast state."""
+        if is_rule_record(value):  # a rule change (ParseRules), not a label
+            self.rules.apply(value, ctx.get_broadcast_state(RULE_STATE))
             return
-        released = ordering.release_due(slot, now, self.hold_ms, self.max_hold_ms)
-        deadline = ordering.next_deadline(slot, self.hold_ms, self.max_hold_ms)
-        if deadline is not None:
-            ctx.timer_service().register_processing_time_timer(max(deadline, timestamp + 1))
-        if released:
-            yield from self._score(slot, released)
-            self._save(key, slot, now)
+        if self.label_state is None:  # the backend hands out one state object per operator
+            self.label_state = ctx.get_broadcast_state(LABEL_STATE)
+        with contextlib.suppress(InvalidLabel):  # cannot happen after ParseLabels
+            self.labels.add(parse_label(value), self.label_state)
 
-    def _score(self, slot: ordering.UserSlot, released: list[ordering.Released]) -> Iterator[Any]:
-        for item in released:
+    def _score(
+        self, state: UserState | None, steps: list[ordering.Step]
+    ) -> Generator[Any, None, UserState | None]:
+        """Score the steps in order from `state`; returns the user's state after them."""
+        for step in steps:
+            step.before = state
             try:
-                yield from self._score_one(slot, item)
+                state = yield from self._score_one(state, step)
             except Exception as error:  # one record must never stop the job
                 reason = f"scoring failed ({type(error).__name__}: {error}); state kept"
-                yield DEAD_LETTERS, dead_letter(raw_of(item.txn), reason, now_ms(), stage="score")
+                yield DEAD_LETTERS, dead_letter(raw_of(step.txn), reason, now_ms(), stage="score")
+        return state
 
-    def _score_one(self, slot: ordering.UserSlot, item: ordering.Released) -> Iterator[Any]:
-        assert self.detector is not None
-        txn = item.txn
-        result = update_and_extract(slot.features, txn)
+    def _score_one(
+        self, state: UserState | None, step: ordering.Step
+    ) -> Generator[Any, None, UserState | None]:
+        assert self.switch is not None and self.switch.detector is not None
+        assert self.labels.book is not None
+        txn = step.txn
+        result = update_and_extract(state, txn)
         if result.duplicate:
             reason = (
                 f"transaction_id {txn.transaction_id!r} was already scored for user "
@@ -186,14 +282,45 @@ class ScoreTransactions(KeyedProcessFunction):
                     raw_of(txn), reason, now_ms(), stage="score", transaction_id=txn.transaction_id
                 ),
             )
-            return
-        decision = self.detector.decide(result.vector, result.evidence)
+            return state
+        book = self.labels.book
+        label_features = (
+            book.features(txn.merchant_id, txn.user_id, txn.card_fingerprint, txn.event_time_ms)
+            if len(book)
+            else NO_LABEL_FEATURES
+        )
+        decision = self.switch.detector.decide(result.vector, result.evidence, label_features)
         scored_at = now_ms()
-        slot.features = result.state
+        step.absorbed = True
+        extra = dict(zip(LABEL_FEATURE_NAMES, label_features, strict=True))
+        hits = evaluate_rules(self.rules, self.rule_windows, txn, result.vector, extra)
+        if hits:  # operator rules: their reasons added; an `alert` rule flags
+            decision = with_hits(decision, hits)
         if decision.flagged:
-            yield ALERTS, alert_record(txn, decision, result.vector, scored_at)
-        record = decision_record(txn, decision, result.vector, scored_at, late=item.late)
-        yield Row(txn.user_id, record)
+            alert = alert_record(txn, decision, result.vector, scored_at, extra_features=extra)
+            yield ALERTS, alert
+        if hits:
+            record = decision_record_with_hits(
+                txn, decision, result.vector, scored_at, hits, late=step.late, extra_features=extra
+            )
+            yield Row(txn.user_id, as_correction(record) if step.correction else record)
+            return result.state
+        record = decision_record(
+            txn,
+            decision,
+            result.vector,
+            scored_at,
+            late=step.late,
+            anomaly_score=decision.anomaly_score,
+            extra_features=extra,
+        )
+        yield Row(txn.user_id, as_correction(record) if step.correction else record)
+        return result.state
+
+
+def as_correction(record: str) -> str:
+    """A decision that replaces an earlier one of the same transaction (ordering.py)."""
+    return orjson.dumps({**orjson.loads(record), "correction": True}).decode()
 
 
 class WriteAlerts(MapFunction):

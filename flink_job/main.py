@@ -9,7 +9,7 @@ from __future__ import annotations
 from flink_job.connectors import make_environment
 from flink_job.job import build_job
 from flink_job.model import ModelPackage
-from fraudctl.settings import get_settings
+from foundation.settings import get_settings
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """The model travels inside the job: read on the client, rebuilt in each TaskManager worker.
 
-`ModelPackage.load` reads the portable scorer file once on the machine that submits the
-job; its bytes are part of the scoring function and so of the job graph. A restart from a
-checkpoint therefore scores with exactly the model the job was submitted with, and the
-TaskManagers never need the artifacts directory. Retraining takes effect on the next
-`fraudctl submit`.
+`ModelPackage.load` reads the portable scorer files of the registry's current version (or
+of a flat artifacts directory) once on the machine that submits the job; their bytes are
+part of the scoring function and so of the job graph. This is the fallback: while the
+registry has a current version that the TaskManagers can read, the scorer follows it
+(flink_job/model_switch.py, hot reload); without one, it scores with this package.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from models.artifact_files import CURRENT_FILE, VERSIONS_DIR
 from models.detector import Detector
 from models.scorer import SCORER_FILE, ModelFormatError, PortableScorer, check_compatible
+from models.supervised_scorer import SUPERVISED_FILE, SupervisedScorer
 
 
 class ModelMissing(RuntimeError):
@@ -25,17 +27,18 @@ class ModelMissing(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelPackage:
-    """The portable scorer file's bytes plus what the client read from it."""
+    """The portable scorer files' bytes plus what the client read from them."""
 
     scorer_bytes: bytes
     model_version: str
     threshold: float
     source: str
+    supervised_bytes: bytes | None = None
 
     @classmethod
     def load(cls, artifacts_dir: Path) -> ModelPackage:
         """Read the scorer (training it first when `models.artifacts` offers that)."""
-        directory = _ensure_trained(artifacts_dir)
+        directory = current_directory(_ensure_trained(artifacts_dir))
         path = directory / SCORER_FILE
         if not path.is_file():
             raise ModelMissing(
@@ -43,14 +46,31 @@ class ModelPackage:
                 "point FRAUDCTL_MODEL__ARTIFACTS_DIR at a directory that has one"
             )
         data = path.read_bytes()
+        supervised_path = directory / SUPERVISED_FILE
+        supervised = supervised_path.read_bytes() if supervised_path.is_file() else None
+        package = cls(data, "", 0.0, str(path), supervised)
         try:
-            scorer = scorer_from_bytes(data, str(path))
-        except ModelFormatError as error:
+            detector = package.detector()
+        except (ModelFormatError, ValueError) as error:
             raise ModelMissing(str(error)) from None
-        return cls(data, scorer.model_version, scorer.threshold, str(path))
+        return cls(data, detector.model_version, detector.threshold, str(path), supervised)
 
     def detector(self) -> Detector:
-        return Detector(scorer_from_bytes(self.scorer_bytes, self.source))
+        supervised = None
+        if self.supervised_bytes is not None:
+            source = str(Path(self.source).with_name(SUPERVISED_FILE))
+            supervised = SupervisedScorer.from_bytes(self.supervised_bytes, source)
+        return Detector(scorer_from_bytes(self.scorer_bytes, self.source), supervised)
+
+
+def current_directory(artifacts_dir: Path) -> Path:
+    """The registry's current version directory, or `artifacts_dir` itself (flat layout)."""
+    pointer = artifacts_dir / CURRENT_FILE
+    if pointer.is_file():
+        version = pointer.read_text().strip()
+        if version:
+            return artifacts_dir / VERSIONS_DIR / version
+    return artifacts_dir
 
 
 def scorer_from_bytes(data: bytes, source: str) -> PortableScorer:

@@ -1,152 +1,150 @@
-"""Per-user reorder buffer: score a user's transactions in event-time order, quickly.
+"""Score on arrival; put a user's transactions back in event-time order by correcting.
 
-Scoring on arrival would give a transaction that overtook an earlier one (same user, within
-the out-of-orderness bound) features that miss the earlier one. Waiting for the watermark
-alone would make every live alert wait the whole bound (and a quiet stream forever). So a
-user's transactions wait in a small buffer, sorted by event time, and are released
+A user's transaction is scored the moment it arrives: in the common case (the user's
+transactions arrive in event-time order) that decision is final and nothing waits. When a
+transaction arrives after a later one of its user was already scored (it was overtaken),
+the job replays the user from the state before the overtaken ones: the newcomer gets its
+first decision with exactly the in-order features, and every overtaken transaction gets a
+*correction* (a second decision with `correction: true` and the in-order features).
 
-* as soon as the watermark passes them: every transaction of the user within the bound
-  before them has arrived, so their features equal in-order processing exactly; or
-* when the user has been quiet for `hold_ms` of processing time (a live transaction waits
-  ~hold_ms; a burst of shuffled records is held until it has fully arrived), but never
-  longer than `max_hold_ms` after the oldest one arrived.
+That needs the state before each recently scored transaction. Those states are kept in a
+small per-user *window* in memory (`update_and_extract` never mutates a state, so keeping
+one costs a reference), never in Flink state: the hot path writes no more than before. A
+transaction leaves the window once the watermark passes it (nothing within the
+out-of-orderness bound can overtake it any more) or when the window is full. A transaction
+overtaking one that has left the window (or arriving after a restart emptied it) cannot be
+put in order: it is scored against the current state (the features are event-time aware)
+and marked `late`.
 
-A transaction behind the watermark is scored at once (with whatever of its user waits
-before it); one that arrives after a later one of its user was already scored cannot be
-put in order any more and is scored against the current state (the feature code is
-event-time aware). Both are marked `late` in the decision log.
-
-This module is pure: the Flink function keeps a `UserSlot` in keyed state and calls these.
+Pure Python: the Flink function keeps a `UserSlot` per user and calls `admit` + `settle`.
 """
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from flink_job.records import from_wire, to_wire
-from models.features import UserState
-from models.transaction import Transaction
+from models.contracts.transaction import Transaction
+from models.features import FEATURE_SET_VERSION, UserState
 
 NO_EVENT = -(2**63)
-
-# A waiting transaction: (event ms, arrival sequence, arrival ms, transaction), sorted by
-# event time, then arrival. In Flink state the transaction is kept as its wire tuple.
-Waiting = tuple[int, int, int, Transaction]
+WINDOW_CAP = 64  # scored transactions per user that a late arrival can still be put before
+STATE_FORMAT = 3  # the layout of `UserSlot.to_state`
+_FIELDS: tuple[str, ...] = tuple(UserState.__slots__)
 
 
 @dataclass(slots=True)
-class Released:
+class Step:
+    """One decision to make: the transaction, whether it was decided before (a correction),
+    whether it is late, and (set by the scorer) the state it was scored from and whether
+    the state absorbed it (False: a duplicate or a failure)."""
+
     txn: Transaction
-    late: bool
+    late: bool = False
+    correction: bool = False
+    before: UserState | None = None
+    absorbed: bool = False
+
+
+# A scored transaction in the window: (event ms, arrival sequence, transaction, state before).
+Scored = tuple[int, int, Transaction, UserState | None]
 
 
 @dataclass(slots=True)
 class UserSlot:
-    """Everything kept per user: the feature state and the transactions waiting to be scored."""
+    """Per user: the feature state (in Flink state) and the correction window (memory)."""
 
     features: UserState | None = None
-    pending: list[Waiting] = field(default_factory=list)
+    newest_event_ms: int = NO_EVENT  # the latest event time scored for this user
+    window: list[Scored] = field(default_factory=list)
+    # Every scored transaction with an event time above this is in the window.
+    floor_ms: int = NO_EVENT
     sequence: int = 0
-    last_arrival_ms: int = 0
-    first_pending_ms: int = 0
-    last_released_event_ms: int = NO_EVENT
 
-    def to_state(self) -> dict[str, Any]:
-        """Plain data for Flink's keyed state (pickled by PyFlink): one write per change."""
-        return {
-            "features": self.features.to_dict() if self.features is not None else None,
-            "pending": [
-                (event, seq, arrival, to_wire(txn)) for event, seq, arrival, txn in self.pending
-            ],
-            "sequence": self.sequence,
-            "last_arrival_ms": self.last_arrival_ms,
-            "first_pending_ms": self.first_pending_ms,
-            "last_released_event_ms": self.last_released_event_ms,
-        }
+    def to_state(self) -> tuple[Any, ...]:
+        """Plain data for Flink's keyed state, written on every change: the feature state's
+        fields as they are (a tuple, no dict building; PyFlink pickles it in C)."""
+        state = self.features
+        fields = None if state is None else tuple([getattr(state, n) for n in _FIELDS])
+        return (STATE_FORMAT, FEATURE_SET_VERSION, _FIELDS, fields, self.newest_event_ms)
 
     @classmethod
-    def from_state(cls, data: dict[str, Any] | None) -> UserSlot:
-        if not data:
+    def from_state(cls, data: Any) -> UserSlot:
+        """From `to_state` (an empty window: what was scored before cannot be replayed).
+        Anything else (another layout or feature-set version) starts the user afresh."""
+        if (
+            not isinstance(data, tuple)
+            or len(data) != 5
+            or data[:3] != (STATE_FORMAT, FEATURE_SET_VERSION, _FIELDS)
+            or data[3] is None
+        ):
             return cls()
-        features = data.get("features")
-        try:
-            state = UserState.from_dict(features) if features is not None else None
-        except (ValueError, TypeError, AttributeError):
-            state = None  # another feature-set version: start this user afresh
-        try:
-            return cls(
-                features=state,
-                pending=[(e, s, a, from_wire(w)) for e, s, a, w in data.get("pending", [])],
-                sequence=int(data.get("sequence", 0)),
-                last_arrival_ms=int(data.get("last_arrival_ms", 0)),
-                first_pending_ms=int(data.get("first_pending_ms", 0)),
-                last_released_event_ms=int(data.get("last_released_event_ms", NO_EVENT)),
-            )
-        except (TypeError, ValueError, IndexError, AttributeError):
-            # State written by an incompatible version of this job: keep what is usable.
-            return cls(features=state)
+        state = UserState()
+        for name, value in zip(_FIELDS, data[3], strict=True):
+            setattr(state, name, value)
+        newest_ms = int(data[4])
+        return cls(features=state, newest_event_ms=newest_ms, floor_ms=newest_ms)
 
 
-def admit(slot: UserSlot, txn: Transaction, arrival_ms: int, watermark: int) -> list[Released]:
-    """Take a new transaction; return what can be scored now, in the order to score it."""
+def admit(slot: UserSlot, txn: Transaction) -> tuple[UserState | None, list[Step]]:
+    """A new transaction: the state to start from and the steps to score, in order.
+
+    In order for its user: one step from the current state. Overtook scored transactions
+    still in the window: the newcomer, then corrections of those, from the state before
+    them. Overtook one that left the window: one late step from the current state.
+    """
     event_ms = txn.event_time_ms
-    if event_ms < slot.last_released_event_ms:
-        # A later transaction of this user was scored already: no order to restore.
-        return [*release_until(slot, watermark), Released(txn, late=True)]
-    if not slot.pending:
-        slot.first_pending_ms = arrival_ms
-    slot.last_arrival_ms = arrival_ms
-    slot.sequence += 1
-    insort(slot.pending, (event_ms, slot.sequence, arrival_ms, txn))
-    released = release_until(slot, watermark)
-    if event_ms <= watermark:  # behind the watermark: in order for its user, but late
-        for item in released:
-            item.late = item.txn is txn
-    return released
+    if event_ms >= slot.newest_event_ms:
+        return slot.features, [Step(txn)]
+    if event_ms < slot.floor_ms:
+        return slot.features, [Step(txn, late=True)]
+    window = slot.window
+    # Equal event times keep arrival order: the newcomer goes after them.
+    at = bisect_right(window, event_ms, key=_event_of)
+    if any(scored[2].transaction_id == txn.transaction_id for scored in window[at:]):
+        return slot.features, [Step(txn)]  # a repeat: the feature code refuses it
+    start = window[at][3]
+    steps = [Step(txn)]
+    steps.extend(Step(scored[2], correction=True) for scored in window[at:])
+    del window[at:]
+    return start, steps
 
 
-def pass_through(slot: UserSlot, txn: Transaction, watermark: int) -> list[Released]:
-    """No reorder buffer (hold 0): score on arrival; late if behind the watermark or behind
-    an already scored transaction of the user."""
+def settle(slot: UserSlot, steps: list[Step], state: UserState | None, watermark: int) -> None:
+    """After scoring `steps`: the user's new state, the window updated and trimmed."""
+    slot.features = state
+    window = slot.window
+    for step in steps:
+        if not step.absorbed:
+            continue
+        event_ms = step.txn.event_time_ms
+        if step.late:  # absorbed out of order: no state in the window includes it now
+            slot.floor_ms = slot.newest_event_ms
+            window.clear()
+            continue
+        slot.sequence += 1
+        window.append((event_ms, slot.sequence, step.txn, step.before))
+        if event_ms > slot.newest_event_ms:
+            slot.newest_event_ms = event_ms
+    if (window and window[0][0] <= watermark) or len(window) > WINDOW_CAP:
+        passed = bisect_right(window, watermark, key=_event_of)
+        drop = max(passed, len(window) - WINDOW_CAP)
+        if drop:
+            slot.floor_ms = max(slot.floor_ms, window[drop - 1][0])
+            del window[:drop]
+
+
+def watermark_time(txn: Transaction, max_ahead_ms: int) -> int:
+    """The time a transaction stands for in the watermark: its event time, but never more
+    than `max_ahead_ms` after the gateway received it. One future-dated record then moves
+    the watermark no further than live traffic would, so it cannot make later ones late."""
     event_ms = txn.event_time_ms
-    late = event_ms <= watermark or event_ms < slot.last_released_event_ms
-    slot.last_released_event_ms = max(slot.last_released_event_ms, event_ms)
-    return [*_release(slot, len(slot.pending)), Released(txn, late)]
+    received = txn.received_at
+    if received is None or received <= 0:
+        return event_ms
+    return min(event_ms, received + max_ahead_ms)
 
 
-def release_until(slot: UserSlot, watermark: int) -> list[Released]:
-    """Release the waiting transactions the watermark has passed (all are exact)."""
-    count = 0
-    for waiting in slot.pending:
-        if waiting[0] > watermark:
-            break
-        count += 1
-    return _release(slot, count)
-
-
-def release_due(slot: UserSlot, now_ms: int, hold_ms: int, max_hold_ms: int) -> list[Released]:
-    """On the hold timer: release everything if the user went quiet or waited long enough."""
-    if not slot.pending:
-        return []
-    quiet = now_ms - slot.last_arrival_ms >= hold_ms
-    overdue = now_ms - slot.first_pending_ms >= max_hold_ms
-    return _release(slot, len(slot.pending)) if quiet or overdue else []
-
-
-def next_deadline(slot: UserSlot, hold_ms: int, max_hold_ms: int) -> int | None:
-    """When the hold timer should next look at this user (None: nothing is waiting)."""
-    if not slot.pending:
-        return None
-    return min(slot.last_arrival_ms + hold_ms, slot.first_pending_ms + max_hold_ms)
-
-
-def _release(slot: UserSlot, count: int) -> list[Released]:
-    if count == 0:
-        return []
-    ready, slot.pending = slot.pending[:count], slot.pending[count:]
-    if slot.pending:
-        slot.first_pending_ms = min(waiting[2] for waiting in slot.pending)
-    slot.last_released_event_ms = max(slot.last_released_event_ms, ready[-1][0])
-    return [Released(txn, late=False) for *_, txn in ready]
+def _event_of(scored: Scored) -> int:
+    return scored[0]

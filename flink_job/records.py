@@ -1,32 +1,33 @@
 """The JSON the job writes: dead letters, decisions (the audit log) and alerts.
 
-Pure functions, so the contracts of shared/design.md are tested without Flink. Every
-builder takes the clock as an argument: the job passes `now_ms()`, tests pass numbers.
+Pure functions, so the job's output is tested without Flink. The decision and alert
+records are defined in `models.contracts` (see docs/contracts.md); this module adapts the
+job's objects to them. Every builder takes the clock as an argument: the job passes
+`now_ms()`, tests pass numbers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from models.contracts import alert as alert_contract
+from models.contracts.card import luhn_valid
+from models.contracts.decision import decision_json
+from models.contracts.transaction import Transaction
 from models.detector import Decision
 from models.features import FEATURE_NAMES
-from models.transaction import Transaction, format_timestamp
 
 MAX_RAW_CHARS = 100_000  # a dead letter keeps this much of the original message
 # 12-19 digits, optionally grouped by spaces or dashes: what a card number looks like.
 _CARD_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
 CARD_REDACTED = "[card number removed]"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+# ", got <the value>" up to the end (a closing parenthesis of a wrapped message is kept).
+_GOT_VALUE = re.compile(r",? got .*?(\)?)\Z", re.DOTALL)
 
 
 def parse_transaction(raw: str) -> Transaction:
@@ -93,17 +94,17 @@ def _redact_match(match: re.Match[str]) -> str:
     digits = re.sub(r"[ -]", "", found)
     if len(digits) == 13 and digits == found and digits.startswith("1"):
         return found
-    return CARD_REDACTED if _luhn_valid(digits) else found
+    return CARD_REDACTED if luhn_valid(digits) else found
 
 
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+def safe_reason(reason: str) -> str:
+    """A reason without the offending value: field names and error kinds only.
+
+    Error messages end in ", got VALUE" where they quote the input; that part is cut, and
+    anything card-like left (an exception's own text) is redacted. A card number sent
+    straight to Kafka must not reach the DLQ through its error message.
+    """
+    return redact_card_numbers(_GOT_VALUE.sub(r"\1", reason))
 
 
 def dead_letter(
@@ -117,7 +118,7 @@ def dead_letter(
     """The DLQ record: why, when, at which stage, and the original message (redacted)."""
     text = redact_card_numbers(raw)
     record: dict[str, Any] = {
-        "reason": reason,
+        "reason": safe_reason(reason),
         "stage": stage,
         "failed_at": failed_at,
         "raw": text[:MAX_RAW_CHARS],
@@ -126,17 +127,28 @@ def dead_letter(
         record["raw_truncated"] = True
         record["raw_chars"] = len(text)
     if transaction_id is not None:
-        record["transaction_id"] = transaction_id
+        record["transaction_id"] = redact_card_numbers(transaction_id)
     return _json(record)
 
 
 def invalid_reason(error: Exception) -> str:
-    return str(error) or "the record is not a valid transaction"
+    """Why a record is not a transaction, naming the field and the rule, never the value."""
+    return safe_reason(str(error)) or "the record is not a valid transaction"
 
 
-def feature_map(vector: Sequence[float]) -> dict[str, float]:
-    """Feature name -> value, rounded for people (the model saw the exact values)."""
-    return {name: round(float(value), 6) for name, value in zip(FEATURE_NAMES, vector, strict=True)}
+def feature_map(
+    vector: Sequence[float], extra: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Feature name -> value, rounded for people (the model saw the exact values).
+
+    `extra` features (e.g. label risk) come after the model's, rounded the same way.
+    """
+    features = {
+        name: round(float(value), 6) for name, value in zip(FEATURE_NAMES, vector, strict=True)
+    }
+    if extra:
+        features.update((name, round(float(value), 6)) for name, value in extra.items())
+    return features
 
 
 def decision_record(
@@ -146,61 +158,48 @@ def decision_record(
     scored_at: int,
     *,
     late: bool = False,
+    anomaly_score: float | None = None,
+    extra_features: Mapping[str, float] | None = None,
 ) -> str:
-    """One line of the decision log (topic transaction-scores), flagged or not."""
-    return _json(
-        {
-            "transaction_id": txn.transaction_id,
-            "user_id": txn.user_id,
-            "timestamp": format_timestamp(txn.timestamp),
-            "event_time_ms": txn.event_time_ms,
-            "amount": txn.amount,
-            "currency": txn.currency,
-            "score": round(decision.score, 6),
-            "threshold": round(decision.threshold, 6),
-            "flagged": decision.flagged,
-            "reasons": [reason.to_dict() for reason in decision.reasons],
-            "features": feature_map(vector),
-            "model_version": decision.model_version,
-            "late": late,
-            "received_at": txn.received_at,
-            "scored_at": scored_at,
-        }
+    """One line of the decision log (topic transaction-scores), flagged or not.
+
+    `extra_features` (e.g. label risk) are logged beside the model's; `anomaly_score`
+    (default: the decision's) is the forest's own score when a classifier decided.
+    """
+    features = feature_map(vector, extra_features)
+    return decision_json(
+        txn,
+        score=decision.score,
+        threshold=decision.threshold,
+        flagged=decision.flagged,
+        reasons=decision.reasons,
+        features=features,
+        model_version=decision.model_version,
+        scored_at=scored_at,
+        late=late,
+        anomaly_score=decision.anomaly_score if anomaly_score is None else anomaly_score,
     )
 
 
-def alert_id_for(transaction_id: str) -> str:
-    """Deterministic, so a replayed alert carries the same id as the first one."""
-    return "alert_" + hashlib.sha256(transaction_id.encode()).hexdigest()[:20]
-
-
 def alert_record(
-    txn: Transaction, decision: Decision, vector: Sequence[float], scored_at: int
+    txn: Transaction,
+    decision: Decision,
+    vector: Sequence[float],
+    scored_at: int,
+    *,
+    extra_features: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The alert of shared/design.md, without `detected_at` (the writer stamps it)."""
-    return {
-        "alert_id": alert_id_for(txn.transaction_id),
-        "transaction_id": txn.transaction_id,
-        "user_id": txn.user_id,
-        "card_last4": txn.card_last4,
-        "amount": txn.amount,
-        "currency": txn.currency,
-        "merchant_id": txn.merchant_id,
-        "location": txn.location,
-        "timestamp": format_timestamp(txn.timestamp),
-        "score": round(decision.score, 6),
-        "threshold": round(decision.threshold, 6),
-        "reasons": [reason.to_dict() for reason in decision.reasons],
-        "features": feature_map(vector),
-        "model_version": decision.model_version,
-        "received_at": txn.received_at,
-        "scored_at": scored_at,
-    }
-
-
-def stamp_detected(alert: dict[str, Any], detected_at: int) -> str:
-    """The JSON that goes into the stream field `alert`, stamped when it is written."""
-    return _json({**alert, "detected_at": detected_at})
+    """The alert (`models.contracts.alert`), without `detected_at`: the writer stamps it."""
+    features = feature_map(vector, extra_features)
+    return alert_contract.alert_record(
+        txn,
+        score=decision.score,
+        threshold=decision.threshold,
+        reasons=decision.reasons,
+        features=features,
+        model_version=decision.model_version,
+        scored_at=scored_at,
+    )
 
 
 def _json(payload: dict[str, Any]) -> str:

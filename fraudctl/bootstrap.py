@@ -14,6 +14,7 @@ from models.artifacts import ensure_model, model_problem
 
 MODEL_STEP = "model"
 JOB_STEP = "scoring-job"
+SUPERVISOR_STEP = "supervisor"
 
 
 def bring_up(
@@ -21,8 +22,11 @@ def bring_up(
     on_event: EventSink,
     only: list[str] | None = None,
     with_job: bool = True,
+    supervise: bool = True,
 ) -> None:
-    """Ensure the model, start the stack, and keep exactly one scoring job running."""
+    """Ensure the model, start the stack, keep exactly one scoring job running and leave
+    the supervisor watching it all (only after a whole-stack `up`: a partial one leaves
+    the rest to the operator)."""
     artifacts = manager.settings.model.artifacts_dir
     problem = model_problem(artifacts)
     if problem is not None:
@@ -30,8 +34,13 @@ def bring_up(
         ensure_model(artifacts)
     on_event(StackEvent(MODEL_STEP, "healthy", str(artifacts)))
     manager.up(on_event, only=only)
-    if not with_job or only:
+    if only:
         return
-    on_event(StackEvent(JOB_STEP, "checking"))
-    job = ensure_job_running(manager.settings)
-    on_event(StackEvent(JOB_STEP, "healthy", f"{job.state} {job.job_id}"))
+    if with_job:
+        on_event(StackEvent(JOB_STEP, "checking"))
+        job = ensure_job_running(manager.settings)
+        on_event(StackEvent(JOB_STEP, "healthy", f"{job.state} {job.job_id}"))
+    if supervise:
+        pid = manager.start_supervisor(keep_job=with_job)
+        log = manager.supervisor_process().log_file
+        on_event(StackEvent(SUPERVISOR_STEP, "healthy", f"pid {pid}, log {log}"))

@@ -7,8 +7,13 @@ from typing import Annotated
 
 import typer
 
+from fraudctl.commands import backtest as backtest_commands
 from fraudctl.commands import console as console_commands
 from fraudctl.commands import job as job_commands
+from fraudctl.commands import label as label_commands
+from fraudctl.commands import model as model_commands
+from fraudctl.commands import rules as rules_commands
+from fraudctl.commands import secrets as secrets_commands
 from fraudctl.commands import setup as setup_commands
 from fraudctl.commands import simulate as simulate_commands
 from fraudctl.commands import stack as stack_commands
@@ -68,6 +73,11 @@ console_commands.register(app)
 job_commands.register(app)
 simulate_commands.register(app)
 train_commands.register(app)
+label_commands.register(app)
+backtest_commands.register(app)
+secrets_commands.register(app)
+app.add_typer(model_commands.app)
+rules_commands.register(app)
 
 
 def main() -> None:

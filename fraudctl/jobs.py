@@ -5,6 +5,10 @@ it. A submission restores the state (per-user features, Kafka offsets) of the pr
 run from its last retained checkpoint, so `down`/`up` does not forget every user's
 history; `fresh=True` starts empty (offsets then come from the consumer group, i.e.
 where the last run's last checkpoint left them, or the earliest on a first start).
+A restore that fails stops with the ways to go on; it never falls back to empty state.
+`keep_job_running` is the supervisor's: after a JobManager restart it resumes the job
+once the TaskManagers' slots are back. Every submission holds a file lock, checks the
+cluster's job list first and fixes the new job's id, so nothing ever runs twice.
 """
 
 from __future__ import annotations
@@ -13,24 +17,23 @@ import fcntl
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from fraudctl.settings import Settings
+from foundation import flink_rest
+from foundation.clock import now_ms
+from foundation.flink_rest import FlinkJob, FlinkRest
+from foundation.kafka_topics import KafkaTopicError, ensure_topics, pipeline_topics
+from foundation.settings import Settings
 from fraudctl.stack.components.base import StackPaths
 from fraudctl.stack.errors import StackError
-from fraudctl.stack.flink_client import (
-    ACTIVE_STATES,
-    JobSubmitFailed,
-    cancel_job,
-    submit_python_job,
-    wait_for_state,
-)
+from fraudctl.stack.flink_submit import JobSubmitFailed, submit_python_job
+from fraudctl.stack.supervision import JobCheck
+from models.artifacts import CARD_FILE, ensure_model
 
 JOB_SCRIPT = Path(__file__).resolve().parent.parent / "flink_job" / "main.py"
 RECORD_FILE = "scoring-job.json"
@@ -50,12 +53,17 @@ class FlinkUnreachable(StackError):
     """The JobManager's REST API does not answer."""
 
 
-@dataclass(frozen=True)
-class JobInfo:
-    job_id: str
-    name: str
-    state: str
-    start_time_ms: int | None = None
+class RestoreFailed(StackError):
+    """The job could not be resumed from its state; the operator must choose how to go on."""
+
+
+SLOT_WAIT_S = 120.0  # how long a submission waits for TaskManagers to offer their slots
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo(FlinkJob):
+    """The scoring job: Flink's record of it plus what this host remembers of its submission."""
+
     model_version: str | None = None
     restored_from: str | None = None
 
@@ -76,28 +84,29 @@ class JobStatus:
         return asdict(self)
 
 
-def _rest(settings: Settings, path: str) -> Any:
-    url = f"{settings.flink.rest_url}{path}"
+@contextmanager
+def _flink_errors(settings: Settings) -> Iterator[None]:
+    """The REST client's errors as stack errors that say what to do."""
     try:
-        response = httpx.get(url, timeout=5)
-        response.raise_for_status()
-    except httpx.HTTPError as error:
+        yield
+    except flink_rest.FlinkUnreachable as error:
         raise FlinkUnreachable(
             f"the Flink JobManager does not answer at {settings.flink.rest_url} ({error}). "
             "Start the stack with `fraudctl up` (or check `fraudctl status`)."
         ) from None
-    return response.json()
+    except flink_rest.FlinkRestError as error:
+        raise StackError(str(error)) from None
 
 
-def scoring_jobs(settings: Settings) -> list[JobInfo]:
+def _rest(settings: Settings, path: str) -> Any:
+    with _flink_errors(settings):
+        return FlinkRest.of(settings).get(path)
+
+
+def scoring_jobs(settings: Settings) -> list[FlinkJob]:
     """Active copies of the scoring job (normally zero or one), newest first."""
-    overview = _rest(settings, "/jobs/overview")["jobs"]
-    found = [
-        JobInfo(job["jid"], job["name"], job["state"], job.get("start-time"))
-        for job in overview
-        if job["name"] == settings.flink.job_name and job["state"] in ACTIVE_STATES
-    ]
-    return sorted(found, key=lambda job: -(job.start_time_ms or 0))
+    with _flink_errors(settings):
+        return FlinkRest.of(settings).active_jobs(settings.flink.job_name)
 
 
 def find_job(settings: Settings) -> JobInfo | None:
@@ -106,7 +115,19 @@ def find_job(settings: Settings) -> JobInfo | None:
         return None
     record = _read_record(settings)
     model = record.get("model_version") if record.get("job_id") == jobs[0].job_id else None
-    return JobInfo(jobs[0].job_id, jobs[0].name, jobs[0].state, jobs[0].start_time_ms, model)
+    return _info(jobs[0], model)
+
+
+def _info(job: FlinkJob, model_version: str | None, restored_from: str | None = None) -> JobInfo:
+    return JobInfo(
+        job.job_id,
+        job.name,
+        job.state,
+        job.start_time_ms,
+        job.end_time_ms,
+        model_version=model_version,
+        restored_from=restored_from,
+    )
 
 
 def ensure_job_running(settings: Settings, wait_timeout_s: float = 180.0) -> JobInfo:
@@ -114,14 +135,59 @@ def ensure_job_running(settings: Settings, wait_timeout_s: float = 180.0) -> Job
     with _submission_lock(settings):
         running = find_job(settings)
         if running is not None:
+            _mark_wanted(settings, True)
             return running
         return _submit(settings, fresh=False, wait_timeout_s=wait_timeout_s)
 
 
+def keep_job_running(settings: Settings) -> JobCheck:
+    """One look for the supervisor: the job runs, or is resumed from its latest retained
+    checkpoint. Never blocks on another submission (`fraudctl up` may be submitting).
+
+    After a JobManager restart it submits as soon as the JobManager answers: building the
+    job graph takes the client 15-20 s, in which the TaskManagers re-register, and Flink's
+    scheduler holds the job until their slots are there (it waits; it never fails on zero
+    slots). A job still waiting for slots reads "down … waiting for task slots", which
+    makes the supervisor restart a TaskManager that does not register in time."""
+    record = _read_record(settings)
+    if not record.get("wanted", bool(record.get("job_id"))):  # older records lack "wanted"
+        return JobCheck("ok", "not kept running (cancelled, or never submitted)")
+    with _submission_lock(settings, wait=False) as locked:
+        if not locked:
+            return JobCheck("ok", "a submission is in progress")
+        running = scoring_jobs(settings)
+        if running:
+            have, needed = _slots(settings)
+            what = f"{running[0].state} {running[0].job_id}"
+            if have < needed:
+                return JobCheck("down", f"{what}, waiting for task slots ({have} of {needed})")
+            return JobCheck("ok", what)
+        try:
+            info = _submit(settings, fresh=False, wait_timeout_s=0, slot_wait_s=None)
+        except RestoreFailed as error:
+            return JobCheck("failed", str(error))
+        where = info.restored_from or "no earlier run (first start)"
+        return JobCheck("restarting", f"resumed as {info.job_id} from {where}", resumed=True)
+
+
 def submit_job(
-    settings: Settings, *, fresh: bool = False, wait_timeout_s: float = 180.0
+    settings: Settings,
+    *,
+    fresh: bool = False,
+    from_savepoint: Path | None = None,
+    allow_non_restored_state: bool = False,
+    wait_timeout_s: float = 180.0,
 ) -> JobInfo:
-    """Submit the job and wait until it runs; refuses when a copy is already active."""
+    """Submit the job and wait until it runs; refuses when a copy is already active.
+
+    Default: resume from the newest savepoint/checkpoint of the earlier runs. `fresh`
+    starts with empty state; `from_savepoint` resumes from that directory instead.
+    """
+    if from_savepoint is not None and not (from_savepoint / "_metadata").is_file():
+        raise RestoreFailed(
+            f"{from_savepoint} is not a complete checkpoint or savepoint (no _metadata file "
+            "in it): pass a chk-N or savepoint-… directory"
+        )
     with _submission_lock(settings):
         running = find_job(settings)
         if running is not None:
@@ -130,17 +196,24 @@ def submit_job(
                 "a second copy would score every transaction twice. "
                 "Run `fraudctl job cancel` first to replace it."
             )
-        return _submit(settings, fresh=fresh, wait_timeout_s=wait_timeout_s)
+        return _submit(
+            settings,
+            fresh=fresh,
+            restore_from=from_savepoint,
+            allow_non_restored_state=allow_non_restored_state,
+            wait_timeout_s=wait_timeout_s,
+        )
 
 
 def cancel_scoring_job(
     settings: Settings, timeout_s: float = 90.0, *, savepoint: bool = True
-) -> list[JobInfo]:
+) -> list[FlinkJob]:
     """Stop every active copy, taking a savepoint first so the next submit resumes from it.
 
     Without a savepoint (or when taking one fails, e.g. while Redis is down and the job
     waits for it) the job is cancelled; its last retained checkpoint is used instead.
     """
+    _mark_wanted(settings, False)  # the supervisor must not bring it back
     jobs = scoring_jobs(settings)
     if not jobs:
         raise JobNotRunning(
@@ -152,7 +225,8 @@ def cancel_scoring_job(
         if savepoint and job.state == "RUNNING":
             location = _stop_with_savepoint(settings, job.job_id, timeout_s)
         if location is None:
-            cancel_job(settings, job.job_id, timeout_s)
+            with _flink_errors(settings):
+                FlinkRest.of(settings).cancel(job.job_id, timeout_s)
         else:
             _remember_savepoint(settings, job.job_id, location)
     return jobs
@@ -161,26 +235,7 @@ def cancel_scoring_job(
 def _stop_with_savepoint(settings: Settings, job_id: str, timeout_s: float) -> str | None:
     """Stop the job with a savepoint; its location, or None when that did not work."""
     target = _paths(settings).data("flink") / "savepoints"
-    base = f"{settings.flink.rest_url}/jobs/{job_id}"
-    try:
-        response = httpx.post(
-            f"{base}/stop", json={"drain": False, "targetDirectory": str(target)}, timeout=10
-        )
-        response.raise_for_status()
-        request_id = response.json()["request-id"]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            status = httpx.get(f"{base}/savepoints/{request_id}", timeout=10).json()
-            if status.get("status", {}).get("id") == "COMPLETED":
-                operation = status.get("operation", {})
-                if "location" not in operation:
-                    return None
-                wait_for_state(settings, job_id, "FINISHED", timeout_s)
-                return str(operation["location"]).removeprefix("file:")
-            time.sleep(0.5)
-    except (httpx.HTTPError, KeyError, ValueError, StackError):
-        return None
-    return None
+    return FlinkRest.of(settings, timeout_s=10).stop_with_savepoint(job_id, str(target), timeout_s)
 
 
 def job_status(settings: Settings) -> JobStatus:
@@ -194,7 +249,7 @@ def job_status(settings: Settings) -> JobStatus:
     checkpoints = _optional(settings, f"/jobs/{job.job_id}/checkpoints")
     restarts = _optional(settings, f"/jobs/{job.job_id}/metrics?get=numRestarts")
     vertices = detail.get("vertices", [])
-    now_ms = time.time() * 1000
+    now = now_ms()
     completed = failed = None
     age = None
     if checkpoints:
@@ -202,10 +257,10 @@ def job_status(settings: Settings) -> JobStatus:
         completed, failed = counts.get("completed"), counts.get("failed")
         latest = (checkpoints.get("latest") or {}).get("completed") or {}
         if latest.get("latest_ack_timestamp"):
-            age = max(0.0, (now_ms - latest["latest_ack_timestamp"]) / 1000)
+            age = max(0.0, (now - latest["latest_ack_timestamp"]) / 1000)
     return JobStatus(
         job=job,
-        uptime_s=(now_ms - job.start_time_ms) / 1000 if job.start_time_ms else None,
+        uptime_s=(now - job.start_time_ms) / 1000 if job.start_time_ms else None,
         restarts=int(restarts[0]["value"]) if restarts else None,
         checkpoints_completed=completed,
         checkpoints_failed=failed,
@@ -239,8 +294,12 @@ def latest_checkpoint(settings: Settings) -> Path | None:
 # -- internals ------------------------------------------------------------------------------
 
 
-def check_parallelism(settings: Settings) -> None:
-    """Refuse a parallelism the cluster cannot run, before the job waits for slots forever."""
+def check_parallelism(settings: Settings, slot_wait_s: float = SLOT_WAIT_S) -> None:
+    """Refuse a parallelism the cluster cannot run, before the job waits for slots forever.
+
+    TaskManagers register some seconds after the JobManager (re)starts: zero slots means
+    "not yet", so this waits up to `slot_wait_s` for them before saying anything.
+    """
     wanted = settings.job.parallelism
     partitions = settings.kafka.partitions
     if wanted > partitions:
@@ -249,70 +308,96 @@ def check_parallelism(settings: Settings) -> None:
             f"{settings.kafka.transactions_topic!r}: lower FRAUDCTL_JOB__PARALLELISM, or "
             "raise FRAUDCTL_KAFKA__PARTITIONS on a fresh stack"
         )
-    slots = int(_rest(settings, "/overview").get("slots-total", 0))
-    needed = max(wanted, min(partitions, settings.flink.slots))
+    deadline = time.monotonic() + slot_wait_s
+    slots, needed = _slots(settings)
+    while slots < needed and time.monotonic() < deadline:
+        time.sleep(0.5)
+        slots, needed = _slots(settings)
     if needed > slots:
         raise StackError(
-            f"the job needs {needed} task slots but the cluster has {slots}: lower "
-            "FRAUDCTL_JOB__PARALLELISM or raise FRAUDCTL_FLINK__SLOTS (then `fraudctl down` "
-            "and `fraudctl up`), and check that the TaskManager is up (`fraudctl status`)"
+            f"the job needs {needed} task slots but only {slots} registered within "
+            f"{slot_wait_s:.0f} s: check that the TaskManagers are up (`fraudctl status`, "
+            "`fraudctl logs flink-taskmanager`), or lower FRAUDCTL_JOB__PARALLELISM / raise "
+            "FRAUDCTL_FLINK__SLOTS (then `fraudctl down` and `fraudctl up`)"
         )
 
 
-def prepare_output_topics(settings: Settings) -> None:
-    """Stamp the job's output topics with the broker's clock (LogAppendTime).
+def _slots(settings: Settings) -> tuple[int, int]:
+    """(task slots registered now, slots the job needs)."""
+    have = int(_rest(settings, "/overview").get("slots-total", 0))
+    needed = max(settings.job.parallelism, min(settings.kafka.partitions, settings.flink.slots))
+    return have, needed
 
-    Flink's KafkaSink gives each record the element's timestamp, which for this job is the
-    transaction's event time: the broker would reject one more than an hour ahead of its
-    clock, and delete an old one at once by time-based retention. Idempotent.
-    """
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import (  # type: ignore[attr-defined]
-        AdminClient,
-        AlterConfigOpType,
-        ConfigEntry,
-        ConfigResource,
-    )
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
-    entry = ConfigEntry(
-        "message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET
-    )
-    resources = [
-        ConfigResource("TOPIC", topic, incremental_configs=[entry])
-        for topic in (settings.kafka.scores_topic, settings.kafka.dlq_topic)
-    ]
-    for resource, future in admin.incremental_alter_configs(resources).items():
-        try:
-            future.result(timeout=15)
-        except KafkaException as error:
-            raise StackError(
-                f"could not configure topic {resource.name} on {settings.kafka.bootstrap} "
-                f"({error}); is Kafka up (`fraudctl status`)?"
+def prepare_topics(settings: Settings) -> None:
+    """Make sure every pipeline topic exists with its declared config (e.g. the job's output
+    topics stamped with the broker's clock); idempotent, also for a stack made earlier."""
+    try:
+        ensure_topics(settings.kafka.bootstrap, pipeline_topics(settings.kafka))
+    except KafkaTopicError as error:
+        raise StackError(f"{error}; is Kafka up (`fraudctl status`)?") from None
+
+
+def model_version(settings: Settings) -> str:
+    """The version of the model the next submission ships, from its model card (training
+    the model first when there is no usable one, as `fraudctl up` does)."""
+    artifacts = settings.model.artifacts_dir
+    try:
+        card = json.loads((ensure_model(artifacts) / CARD_FILE).read_text())
+        return str(card["model_version"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise JobSubmitFailed(
+            f"the model in {artifacts} cannot be used ({error}): run `fraudctl train`, or "
+            "point FRAUDCTL_MODEL__ARTIFACTS_DIR at a directory that has one"
+        ) from None
+
+
+def _submit(
+    settings: Settings,
+    *,
+    fresh: bool,
+    wait_timeout_s: float,
+    restore_from: Path | None = None,
+    allow_non_restored_state: bool = False,
+    slot_wait_s: float | None = SLOT_WAIT_S,
+) -> JobInfo:
+    """Submit under the caller's lock, after it checked that no copy is active. Waits up to
+    `slot_wait_s` for task slots first (None: Flink's scheduler waits instead) and up to
+    `wait_timeout_s` for RUNNING after (0: not at all)."""
+    version = model_version(settings)
+    if slot_wait_s is not None:
+        check_parallelism(settings, slot_wait_s)
+    prepare_topics(settings)
+    restore = restore_from if restore_from is not None or fresh else latest_checkpoint(settings)
+    if restore is None and not fresh and _read_record(settings).get("history"):
+        raise RestoreFailed(
+            "the scoring job ran here before but left no complete checkpoint or savepoint "
+            f"under {_checkpoint_root(settings)}; starting it empty would forget every "
+            f"user's history. {_HOW_TO_GO_ON}"
+        )
+    job_id = uuid.uuid4().hex
+    try:
+        submit_python_job(
+            settings,
+            JOB_SCRIPT,
+            restore_from=restore,
+            job_id=job_id,
+            allow_non_restored_state=allow_non_restored_state,
+        )
+    except JobSubmitFailed as error:
+        # A timed-out client may still have submitted: the fixed id tells.
+        if not _appears(settings, job_id):
+            if restore is None:
+                raise
+            raise RestoreFailed(
+                f"the scoring job could not be restored from {restore} ({error}). "
+                f"It was NOT started with empty state. {_HOW_TO_GO_ON}"
             ) from None
-
-
-def _submit(settings: Settings, *, fresh: bool, wait_timeout_s: float) -> JobInfo:
-    from flink_job.model import ModelMissing, ModelPackage
-
+    _write_record(settings, job_id, version, restore)
     try:
-        package = ModelPackage.load(settings.model.artifacts_dir)
-    except ModelMissing as error:
-        raise JobSubmitFailed(str(error)) from None
-    check_parallelism(settings)
-    prepare_output_topics(settings)
-    restore = None if fresh else latest_checkpoint(settings)
-    try:
-        job_id = submit_python_job(settings, JOB_SCRIPT, restore_from=restore)
-    except JobSubmitFailed:
-        if restore is None:
-            raise
-        # An unusable checkpoint (e.g. from an incompatible version) must not block a start.
-        restore = None
-        job_id = submit_python_job(settings, JOB_SCRIPT)
-    _write_record(settings, job_id, package.model_version, restore)
-    try:
-        wait_for_state(settings, job_id, "RUNNING", wait_timeout_s)
+        with _flink_errors(settings):
+            if wait_timeout_s > 0:
+                FlinkRest.of(settings).wait_for_state(job_id, "RUNNING", wait_timeout_s)
     except StackError as error:
         raise StackError(
             f"{error}. The JobManager log has the cause: `fraudctl logs flink-jobmanager`; "
@@ -321,14 +406,29 @@ def _submit(settings: Settings, *, fresh: bool, wait_timeout_s: float) -> JobInf
     info = find_job(settings)
     if info is None or info.job_id != job_id:
         raise StackError(f"job {job_id} was submitted but is no longer active")
-    return JobInfo(
-        info.job_id,
-        info.name,
-        info.state,
-        info.start_time_ms,
-        package.model_version,
-        str(restore) if restore else None,
-    )
+    return _info(info, version, str(restore) if restore else None)
+
+
+_HOW_TO_GO_ON = (
+    "To go on, either resume from another retained checkpoint or savepoint with "
+    "`fraudctl submit --from-savepoint PATH` (newest first: `ls -t "
+    "STATE_DIR/data/flink/checkpoints/*/chk-* STATE_DIR/data/flink/savepoints`), or "
+    "knowingly start with empty state with `fraudctl submit --from-scratch`."
+)
+
+
+def _appears(settings: Settings, job_id: str, within_s: float = 15.0) -> bool:
+    """Whether the cluster knows `job_id` (a submission may land after its client died)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if any(job.job_id == job_id for job in FlinkRest.of(settings).jobs()):
+                return True
+        except flink_rest.FlinkUnreachable:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1.0)
 
 
 def _vertex_metric(vertices: list[dict[str, Any]], name_prefix: str, metric: str) -> int | None:
@@ -382,12 +482,21 @@ def _write_record(
         shutil.rmtree(stale_savepoint, ignore_errors=True)
     record = {
         "job_id": job_id,
-        "submitted_at_ms": int(time.time() * 1000),
+        "submitted_at_ms": now_ms(),
         "model_version": model_version,
         "restored_from": str(restored_from) if restored_from else None,
         "history": history[:KEEP_RUNS],
+        "wanted": True,
     }
     _save_record(settings, record)
+
+
+def _mark_wanted(settings: Settings, wanted: bool) -> None:
+    """Whether the supervisor should keep the job running (a cancel says no)."""
+    record = _read_record(settings)
+    if record.get("wanted") != wanted and (record or wanted):
+        record["wanted"] = wanted
+        _save_record(settings, record)
 
 
 def _remember_savepoint(settings: Settings, job_id: str, location: str) -> None:
@@ -405,13 +514,18 @@ def _save_record(settings: Settings, record: dict[str, Any]) -> None:
 
 
 @contextmanager
-def _submission_lock(settings: Settings) -> Iterator[None]:
-    """Two `fraudctl up`/`submit` at once must not both submit."""
+def _submission_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
+    """Two `fraudctl up`/`submit` (or the supervisor) at once must not both submit; yields
+    False, without waiting, when `wait` is off and another holder has it."""
     path = _paths(settings).run / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

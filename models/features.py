@@ -37,7 +37,7 @@ import math
 from bisect import bisect_right, insort
 from typing import Any, NamedTuple
 
-from models.transaction import Transaction
+from models.contracts.transaction import Transaction
 
 FEATURE_SET_VERSION = 1
 FEATURE_NAMES: tuple[str, ...] = (

@@ -9,9 +9,7 @@ returned beside the gateway body, never inside it.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -20,9 +18,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from models.contracts.card import CardMasker
+from models.contracts.transaction import Transaction, encode_body
 from models.patterns import DAY_MS, DEFAULT_PATTERNS, HOUR_MS, ONLINE, Draft, Pattern, jitter
 from models.population import Cardholder, PopulationConfig, Trip, World, distance_km
-from models.transaction import Transaction
 
 DEFAULT_START = datetime(2025, 7, 1, tzinfo=UTC)
 TRAINING_CARD_KEY = b"fraudctl-training-only"  # offline stand-in for the gateway's key
@@ -170,7 +169,8 @@ class TrafficGenerator:
             drafts = pattern.plan(self._world, user, when, draft.latitude is not None)
             for fraud in drafts:
                 at = max(fraud.time_ms, when + 1)
-                self._push(at, _PLANNED, index, fraud._replace(time_ms=at), pattern.name)
+                label = None if fraud.genuine else pattern.name
+                self._push(at, _PLANNED, index, fraud._replace(time_ms=at), label)
             if drafts:
                 self._owed.popleft()
                 user.quiet_until_ms = max(d.time_ms for d in drafts) + HOUR_MS
@@ -222,6 +222,7 @@ class Dataset:
     days: float
     fraud_ratio: float
     records: tuple[LabelledTransaction, ...]
+    start_ms: int = int(DEFAULT_START.timestamp() * 1000)
 
     @property
     def fraud_count(self) -> int:
@@ -247,22 +248,22 @@ def generate_dataset(
         if stream.now_ms >= end_ms:
             break
         records.append(LabelledTransaction(normalise_body(body), label))
-    return Dataset(seed, n_users, days, fraud_ratio, tuple(records))
+    return Dataset(seed, n_users, days, fraud_ratio, tuple(records), stream.start_ms)
 
 
 def normalise_body(body: dict[str, Any], card_key: bytes = TRAINING_CARD_KEY) -> Transaction:
     """What the gateway does to a body, for offline use: the card becomes last4 + a keyed hash."""
-    digits = "".join(c for c in str(body["card_number"]) if c.isdigit())
-    record = {key: value for key, value in body.items() if key != "card_number"}
-    record["card_last4"] = digits[-4:]
-    record["card_fingerprint"] = card_fingerprint(digits, card_key)
-    return Transaction.from_record(record)
+    return encode_body(body, _masker(card_key))
 
 
-@lru_cache(maxsize=65_536)
 def card_fingerprint(digits: str, card_key: bytes = TRAINING_CARD_KEY) -> str:
-    """A keyed hash of the card number (each card is hashed once, not per transaction)."""
-    return hmac.new(card_key, digits.encode(), hashlib.sha256).hexdigest()
+    """The keyed hash `normalise_body` would give these digits (same `CardMasker`)."""
+    return _masker(card_key).fingerprint(digits)
+
+
+@lru_cache(maxsize=8)
+def _masker(card_key: bytes) -> CardMasker:
+    return CardMasker(card_key)
 
 
 def _incident_probability(fraud_ratio: float, patterns: Sequence[Pattern]) -> float:

@@ -29,6 +29,7 @@ class Draft(NamedTuple):
     location: str
     latitude: float | None = None
     longitude: float | None = None
+    genuine: bool = False  # part of a story but not fraud (e.g. the visit that gets skimmed)
 
 
 class Pattern(Protocol):
@@ -212,13 +213,167 @@ class AccountTakeover:
         return drafts
 
 
-DEFAULT_PATTERNS: tuple[Pattern, ...] = (
+@dataclass(frozen=True)
+class Skimming:
+    """A compromised card-present merchant: cards used there while the skimmer is in place
+    are cloned and, days later, spent elsewhere by the ring at its few cash-out merchants.
+
+    The victim's visit to the skimmer is genuine (emitted unlabelled); one compromise window
+    is shared by every victim drawn while it lasts, and so are its cash-out merchants.
+    """
+
+    name: ClassVar[str] = "skimming"
+    weight: float = 0.5
+    window_days: tuple[float, float] = (3.0, 10.0)
+    dormant_days: tuple[float, float] = (1.0, 6.0)
+    transactions: tuple[int, int] = (2, 6)
+    spread_days: tuple[float, float] = (0.5, 4.0)
+    amount_multiplier: tuple[float, float] = (1.0, 4.0)
+    cash_out_merchants: tuple[int, int] = (2, 4)
+    min_history: int = 3
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def mean_transactions(self) -> float:
+        return (self.transactions[0] + self.transactions[1]) / 2.0
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]:
+        rng = world.rng
+        visit_ms = trigger_ms + int(rng.uniform(1.0, 20.0) * HOUR_MS)
+        episode = _active_episode(world, self.name, visit_ms)
+        if episode is None:
+            shop = rng.choice(world.shop_merchants)
+            ring = rng.sample(world.fraud_merchants(), rng.randint(*self.cash_out_merchants))
+            end = visit_ms + int(rng.uniform(*self.window_days) * DAY_MS)
+            episode = (visit_ms, end, shop.merchant_id, tuple(m.merchant_id for m in ring))
+            world.episodes.setdefault(self.name, []).append(episode)
+        _start, _end, skimmer, ring_ids = episode
+        lat, lon = jitter(rng, user.home)
+        amount = _money(user.typical_amount * rng.uniform(0.5, 1.5))
+        drafts = [Draft(visit_ms, amount, skimmer, user.home.name, lat, lon, genuine=True)]
+        when = visit_ms + int(rng.uniform(*self.dormant_days) * DAY_MS)
+        count = rng.randint(*self.transactions)
+        step = rng.uniform(*self.spread_days) * DAY_MS / max(1, count - 1)
+        for _ in range(count):
+            amount = _money(user.typical_amount * rng.uniform(*self.amount_multiplier))
+            drafts.append(Draft(when, amount, rng.choice(ring_ids), ONLINE))
+            when += int(step * rng.uniform(0.5, 1.5)) + MINUTE_MS
+        return drafts
+
+
+@dataclass(frozen=True)
+class CardNotPresent:
+    """Stolen card details used online for only 2-5x the usual amount, at a new shop.
+
+    Fraudsters favour a few kinds of shop (resellable goods): most charges go to the
+    world's fraud-favoured online merchants, where genuine customers buy too.
+    """
+
+    name: ClassVar[str] = "card_not_present"
+    weight: float = 1.0
+    amount_multiplier: tuple[float, float] = (2.0, 5.0)
+    delay_minutes: tuple[float, float] = (30.0, 1440.0)
+    transactions: tuple[int, int] = (1, 3)
+    gap_minutes: tuple[float, float] = (5.0, 120.0)
+    favoured_share: float = 0.7
+    min_history: int = 5
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        if self.favoured_share > 1.0:
+            raise ValueError("CardNotPresent.favoured_share must be a share between 0 and 1")
+
+    @property
+    def mean_transactions(self) -> float:
+        return (self.transactions[0] + self.transactions[1]) / 2.0
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]:
+        rng = world.rng
+        when = trigger_ms + int(rng.uniform(*self.delay_minutes) * MINUTE_MS)
+        drafts = []
+        for _ in range(rng.randint(*self.transactions)):
+            pool = (
+                world.fraud_merchants()
+                if rng.random() < self.favoured_share
+                else world.online_merchants
+            )
+            shop = rng.choice(pool)
+            amount = _money(user.typical_amount * rng.uniform(*self.amount_multiplier))
+            drafts.append(Draft(when, amount, shop.merchant_id, ONLINE))
+            when += int(rng.uniform(*self.gap_minutes) * MINUTE_MS)
+        return drafts
+
+
+@dataclass(frozen=True)
+class SlowBurn:
+    """A quietly compromised card: a few modest charges spread over one to two weeks."""
+
+    name: ClassVar[str] = "slow_burn"
+    weight: float = 0.3
+    transactions: tuple[int, int] = (4, 10)
+    spread_days: tuple[float, float] = (5.0, 14.0)
+    amount_multiplier: tuple[float, float] = (1.2, 3.0)
+    favoured_share: float = 0.5
+    min_history: int = 5
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        if self.favoured_share > 1.0:
+            raise ValueError("SlowBurn.favoured_share must be a share between 0 and 1")
+
+    @property
+    def mean_transactions(self) -> float:
+        return (self.transactions[0] + self.transactions[1]) / 2.0
+
+    def plan(
+        self, world: World, user: Cardholder, trigger_ms: int, trigger_located: bool
+    ) -> list[Draft]:
+        rng = world.rng
+        span = rng.uniform(*self.spread_days) * DAY_MS
+        times = sorted(
+            trigger_ms + int(rng.uniform(0.02, 1.0) * span)
+            for _ in range(rng.randint(*self.transactions))
+        )
+        drafts = []
+        for when in times:
+            pool = (
+                world.fraud_merchants()
+                if rng.random() < self.favoured_share
+                else world.online_merchants
+            )
+            amount = _money(user.typical_amount * rng.uniform(*self.amount_multiplier))
+            drafts.append(Draft(when, amount, rng.choice(pool).merchant_id, ONLINE))
+        return drafts
+
+
+def _active_episode(
+    world: World, name: str, at_ms: int
+) -> tuple[int, int, str, tuple[str, ...]] | None:
+    """The latest shared incident of this pattern still running at `at_ms`, if any."""
+    episodes = world.episodes.get(name, [])
+    while episodes and episodes[0][1] <= at_ms:  # finished windows are not needed again
+        episodes.pop(0)
+    return episodes[-1] if episodes and episodes[-1][0] <= at_ms else None
+
+
+CLASSIC_PATTERNS: tuple[Pattern, ...] = (
     AmountSpike(),
     CardTesting(),
     ImpossibleTravel(),
     AccountTakeover(),
 )
+# Hard for an anomaly detector alone: modest amounts at ordinary hours; they are found
+# through what labels teach (merchants and cards with confirmed fraud).
+HARD_PATTERNS: tuple[Pattern, ...] = (Skimming(), CardNotPresent(), SlowBurn())
+DEFAULT_PATTERNS: tuple[Pattern, ...] = CLASSIC_PATTERNS + HARD_PATTERNS
 PATTERN_NAMES: tuple[str, ...] = tuple(p.name for p in DEFAULT_PATTERNS)
+CLASSIC_PATTERN_NAMES: tuple[str, ...] = tuple(p.name for p in CLASSIC_PATTERNS)
 
 
 def at_local_hour(user: Cardholder, after_ms: int, local_hour: float) -> int:

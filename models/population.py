@@ -13,6 +13,8 @@ from itertools import accumulate
 
 from faker import Faker
 
+from models.contracts.card import luhn_check_digit
+
 EARTH_RADIUS_KM = 6371.0088
 
 
@@ -36,9 +38,16 @@ class PopulationConfig:
     trip_prob: float = 0.01  # chance that a transaction is followed by a trip
     trip_days: tuple[float, float] = (1.0, 5.0)
     travel_kmh: float = 700.0  # door-to-door speed of a real journey
+    fraud_merchant_share: float = 0.05  # online shops that fraud favours (also sell to others)
 
     def __post_init__(self) -> None:
-        for name in ("new_merchant_prob", "quick_repeat_prob", "big_purchase_prob", "trip_prob"):
+        for name in (
+            "new_merchant_prob",
+            "quick_repeat_prob",
+            "big_purchase_prob",
+            "trip_prob",
+            "fraud_merchant_share",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability between 0 and 1, got {value}")
@@ -132,7 +141,11 @@ class World:
     """The seeded source of people, merchants and places."""
 
     def __init__(self, seed: int, config: PopulationConfig) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)
+        # incidents several victims share, per pattern (e.g. a skimmer's window)
+        self.episodes: dict[str, list[tuple[int, int, str, tuple[str, ...]]]] = {}
+        self._fraud_merchants: tuple[Merchant, ...] | None = None
         self.fake = Faker("en_US")
         self.fake.seed_instance(seed)
         self.config = config
@@ -147,6 +160,19 @@ class World:
         slug = "-".join(part for part in words.split("-") if part)[:40]
         online = self.rng.random() < self.config.online_merchant_share
         return Merchant(f"{slug}-{index:04d}", online)
+
+    def fraud_merchants(self) -> tuple[Merchant, ...]:
+        """The online shops fraudsters favour (resellable goods): a few percent of them.
+
+        Drawn from their own seeded generator, so worlds without the patterns that use
+        them produce exactly the same traffic as before.
+        """
+        if self._fraud_merchants is None:
+            rng = random.Random(f"fraud-favoured-{self.seed}")
+            count = max(3, round(len(self.online_merchants) * self.config.fraud_merchant_share))
+            chosen = rng.sample(self.online_merchants, min(count, len(self.online_merchants)))
+            self._fraud_merchants = tuple(chosen)
+        return self._fraud_merchants
 
     def place(self) -> Place:
         lat, lon, name, country, _zone = self.fake.location_on_land()
@@ -190,23 +216,6 @@ def luhn_card_number(rng: random.Random) -> str:
     prefix = rng.choice(("4", "51", "52", "53", "54", "55"))
     body = prefix + "".join(str(rng.randrange(10)) for _ in range(15 - len(prefix)))
     return body + str(luhn_check_digit(body))
-
-
-def luhn_check_digit(partial: str) -> int:
-    total = 0
-    for position, char in enumerate(reversed(partial)):
-        digit = int(char)
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return (10 - total % 10) % 10
-
-
-def luhn_valid(number: str) -> bool:
-    digits = "".join(c for c in number if c.isdigit())
-    return len(digits) >= 12 and luhn_check_digit(digits[:-1]) == int(digits[-1])
 
 
 def distance_km(a: Place, b: Place) -> float:

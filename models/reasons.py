@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from models.contracts.reason import Reason as Reason
 from models.features import FEATURE_NAMES, MAX_PLAUSIBLE_KMH, Evidence
 
 _INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -22,20 +22,6 @@ VELOCITY_MINUTE = 3
 VELOCITY_HOUR = 8
 ODD_HOUR_DEVIATION = 2.5
 NEW_MERCHANT_NOVELTY = 0.8
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One reason: a stable code for machines, a message for people."""
-
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 FALLBACK = Reason(

@@ -61,8 +61,8 @@ class PortableScorer:
         self.mean = [float(v) for v in arrays["scaler_mean"]]
         self.scale = [float(v) for v in arrays["scaler_scale"]]
         self.denominator = float(arrays["denominator"])
-        self.trees = _trees_from_arrays(arrays, len(self.feature_names))
-        self._depth_sum = _compile_forest(self.trees, len(self.feature_names))
+        self.trees = trees_from_arrays(arrays, len(self.feature_names))
+        self._depth_sum = compile_trees(self.trees, len(self.feature_names))
         self._width = len(self.feature_names)
 
     @classmethod
@@ -143,7 +143,8 @@ def check_compatible(arrays: dict[str, Any], source: str) -> None:
         )
 
 
-def _trees_from_arrays(arrays: dict[str, npt.NDArray[Any]], width: int) -> list[Tree]:
+def trees_from_arrays(arrays: dict[str, npt.NDArray[Any]], width: int) -> list[Tree]:
+    """Validated trees (children as local indices, leaves with left < 0) from flat arrays."""
     offsets = [int(v) for v in arrays["tree_offsets"]]
     columns = {key: arrays[key].tolist() for key in ("left", "right", "feature")}
     split = [float(v) for v in arrays["split"]]
@@ -171,8 +172,8 @@ def _trees_from_arrays(arrays: dict[str, npt.NDArray[Any]], width: int) -> list[
     return trees
 
 
-def _compile_forest(trees: list[Tree], width: int) -> Callable[..., float]:
-    """One function `(x0, ..., xn) -> summed leaf depths`, trees added in sklearn's order."""
+def compile_trees(trees: list[Tree], width: int) -> Callable[..., float]:
+    """One function `(x0, ..., xn) -> sum of the trees' leaf values`, in sklearn's order."""
     params = ", ".join(f"x{i}" for i in range(width))
     lines = [f"def depth_sum({params}):", " d = 0.0"]
     for tree in trees:

@@ -2,8 +2,11 @@
 
 Training data (seed `train_seed`) is split by user: the forest is fitted, without labels,
 on the transactions of most users; the alert threshold is chosen on the rest, with labels.
-The evaluation uses a separate population generated from `eval_seed`. Same config, same
-numbers: every random choice is seeded.
+The evaluation uses a separate population generated from `eval_seed`. Then the supervised
+classifier learns from the same population over `supervised_days` (labels arriving
+`label_delay_days` late, see models.supervised). The package is published as a new version
+in the registry at `output_dir` and made current. Same config, same numbers: every random
+choice is seeded.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import platform
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +29,29 @@ import sklearn
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 
-from models.artifacts import CARD_FILE, FOREST_FILE, SCALER_FILE, artifacts_lock
+from models.artifact_files import (
+    CARD_FILE,
+    CLASSIFIER_FILE,
+    FOREST_FILE,
+    SCALER_FILE,
+    SCORER_FILE,
+    SUPERVISED_FILE,
+)
 from models.evaluation import choose_threshold, evaluate
 from models.export import portable_arrays, write_atomically, write_portable
 from models.features import FEATURE_NAMES, FEATURE_SET_VERSION, UserState, update_and_extract
 from models.generator import Dataset, generate_dataset
+from models.label_risk import DAY_MS
 from models.patterns import DEFAULT_PATTERNS, Pattern
-from models.scorer import FORMAT_VERSION, SCORER_FILE
+from models.registry import ModelRegistry, artifacts_lock
+from models.scorer import FORMAT_VERSION
+from models.supervised import (
+    SupervisedConfig,
+    SupervisedResult,
+    metrics,
+    replay_labelled,
+    train_supervised,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,9 @@ class TrainingConfig:
     model_seed: int = 0
     validation_share: float = 0.3
     target_precision: float = 0.85
+    supervised: bool = True
+    supervised_days: float = 28.0
+    label_delay_days: float = 7.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.validation_share < 1.0:
@@ -63,6 +85,11 @@ class TrainingConfig:
             raise ValueError("eval_seed must differ from train_seed: evaluation needs unseen data")
         if self.n_estimators < 1 or self.max_samples < 2:
             raise ValueError("n_estimators must be >= 1 and max_samples >= 2")
+        if self.supervised and self.supervised_days <= self.label_delay_days:
+            raise ValueError(
+                f"supervised_days ({self.supervised_days}) must exceed label_delay_days "
+                f"({self.label_delay_days}): labels must arrive within the data"
+            )
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,8 @@ class ModelCard:
     evaluation: dict[str, Any]
     versions: dict[str, str]
     training_seconds: float
+    anomaly_model_version: str = ""
+    supervised: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,7 +122,8 @@ class ModelCard:
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         values = dict(data)
         values["feature_names"] = tuple(values["feature_names"])
-        return cls(**values)
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
@@ -119,11 +149,13 @@ def replay(dataset: Dataset) -> tuple[npt.NDArray[Any], list[str | None], list[s
 
 
 def train(config: TrainingConfig) -> ModelCard:
-    """Train, evaluate and write all artifacts to `config.output_dir`; return the card."""
+    """Train, evaluate, publish a new version under `config.output_dir`; return the card."""
     started = time.perf_counter()
-    train_set = generate_dataset(
-        config.train_seed, config.users, config.days, config.fraud_ratio, config.patterns
+    days = max(config.days, config.supervised_days) if config.supervised else config.days
+    full_set = generate_dataset(
+        config.train_seed, config.users, days, config.fraud_ratio, config.patterns
     )
+    train_set = _prefix(full_set, config.days)
     vectors, labels, users = replay(train_set)
     fit_rows, check_rows = _split_by_user(users, config.validation_share, config.train_seed)
     scaler, forest = _fit(vectors[fit_rows], config)
@@ -143,8 +175,14 @@ def train(config: TrainingConfig) -> ModelCard:
 
     arrays = portable_arrays(scaler, forest, threshold, model_version="")
     arrays["model_version"] = np.array(_model_version(arrays))
+    anomaly_version = str(arrays["model_version"])
+    supervised = None
+    if config.supervised:
+        supervised = _train_supervised_on(
+            full_set, eval_set, scaler, forest, anomaly_version, config
+        )
     card = ModelCard(
-        model_version=str(arrays["model_version"]),
+        model_version=supervised.model_version if supervised else anomaly_version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         format_version=FORMAT_VERSION,
         feature_set_version=FEATURE_SET_VERSION,
@@ -167,15 +205,73 @@ def train(config: TrainingConfig) -> ModelCard:
             **_data_summary(eval_set, len(eval_labels), config.patterns),
             **evaluation.to_dict(),
         },
-        versions={
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+        versions=library_versions(),
         training_seconds=round(time.perf_counter() - started, 1),
+        anomaly_model_version=anomaly_version,
+        supervised=supervised.report if supervised else None,
     )
-    save_artifacts(config.output_dir, card, arrays, scaler, forest)
+    save_artifacts(config.output_dir, card, arrays, scaler, forest, supervised)
     return card
+
+
+def _train_supervised_on(
+    full_set: Dataset,
+    eval_set: Dataset,
+    scaler: StandardScaler,
+    forest: IsolationForest,
+    anomaly_version: str,
+    config: TrainingConfig,
+) -> SupervisedResult:
+    """The classifier on the training population, checked on the evaluation population too."""
+    settings = SupervisedConfig(
+        label_delay_ms=int(config.label_delay_days * DAY_MS),
+        model_seed=config.model_seed,
+        target_precision=config.target_precision,
+    )
+    pairs = ((r.transaction, r.label) for r in full_set.records)
+    rows = replay_labelled(pairs, settings.label_delay_ms)
+    anomaly = -forest.score_samples(scaler.transform(rows.user))
+    result = train_supervised(
+        rows.matrix(anomaly), rows.fraud, rows.tags, rows.times, anomaly_version, settings
+    )
+    result.report["label_counts"]["labels_fed"] = rows.labels_fed
+    held = replay_labelled(((r.transaction, r.label) for r in eval_set.records), 0)
+    # labels arrive late: judge only rows after the first delay, when the book is warm
+    warm = held.times >= held.times.min() + settings.label_delay_ms if len(held) else held.fraud
+    if warm.any() and held.fraud[warm].any():
+        held_late = replay_labelled(
+            ((r.transaction, r.label) for r in eval_set.records), settings.label_delay_ms
+        )
+        matrix = held_late.matrix(-forest.score_samples(scaler.transform(held_late.user)))
+        scores = result.classifier.predict_proba(matrix[warm])[:, 1]
+        result.report["evaluation"] = {
+            "seed": eval_set.seed,
+            "from_day": config.label_delay_days,
+            **metrics(
+                scores,
+                held_late.fraud[warm],
+                [held_late.tags[i] for i in np.flatnonzero(warm)],
+                result.threshold,
+            ),
+        }
+    return result
+
+
+def _prefix(dataset: Dataset, days: float) -> Dataset:
+    """The first `days` of a generated dataset (a stream: longer runs extend shorter ones)."""
+    if days >= dataset.days:
+        return dataset
+    end = dataset.start_ms + int(days * DAY_MS)
+    kept = tuple(r for r in dataset.records if r.transaction.event_time_ms < end)
+    return replace(dataset, days=days, records=kept)
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _fit(rows: npt.NDArray[Any], config: TrainingConfig) -> tuple[StandardScaler, IsolationForest]:
@@ -190,21 +286,28 @@ def _fit(rows: npt.NDArray[Any], config: TrainingConfig) -> tuple[StandardScaler
 
 
 def save_artifacts(
-    directory: Path,
+    registry_root: Path,
     card: ModelCard,
     arrays: dict[str, Any],
     scaler: StandardScaler,
     forest: IsolationForest,
-) -> None:
-    """Write every file atomically; the card goes last, so a present card means complete."""
-    with artifacts_lock(directory):
-        for name, obj in ((SCALER_FILE, scaler), (FOREST_FILE, forest)):
-            temporary = directory / f".{name}.tmp"
-            joblib.dump(obj, temporary)
-            temporary.replace(directory / name)
-        write_portable(directory / SCORER_FILE, arrays)
+    supervised: SupervisedResult | None = None,
+    make_current: bool = True,
+) -> Path:
+    """Stage every file (the card last), publish as a version; return its directory."""
+    registry = ModelRegistry(registry_root)
+    with artifacts_lock(registry.root), registry.staging() as staged:
+        objects: list[tuple[str, Any]] = [(SCALER_FILE, scaler), (FOREST_FILE, forest)]
+        if supervised is not None:
+            objects.append((CLASSIFIER_FILE, supervised.classifier))
+            write_portable(staged / SUPERVISED_FILE, supervised.arrays)
+        for name, obj in objects:
+            joblib.dump(obj, staged / name)
+        write_portable(staged / SCORER_FILE, arrays)
         card_json = json.dumps(card.to_dict(), indent=2) + "\n"
-        write_atomically(directory / CARD_FILE, card_json.encode())
+        write_atomically(staged / CARD_FILE, card_json.encode())
+        version = registry.publish(staged, make_current=make_current)
+    return registry.version_dir(version)
 
 
 def metrics_of(card: ModelCard) -> dict[str, Any]:
@@ -214,6 +317,9 @@ def metrics_of(card: ModelCard) -> dict[str, Any]:
         "threshold": card.threshold,
         "validation": card.validation,
         "evaluation": card.evaluation,
+        "supervised": {
+            key: value for key, value in (card.supervised or {}).items() if key not in ("params",)
+        },
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from fraudctl.settings import get_settings
+from foundation.settings import get_settings
 
 TIMEOUT_S = 3.0
 

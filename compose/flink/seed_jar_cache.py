@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from fraudctl.settings import get_settings
+from foundation.settings import get_settings
 from fraudctl.stack.jars import cached_jars, pom_digest
 
 CONNECTOR_GLOB = "flink-sql-connector-kafka-*.jar"

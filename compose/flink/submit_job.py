@@ -11,10 +11,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-import httpx
-
-from fraudctl.settings import Settings, get_settings
-from fraudctl.stack.flink_client import JobInfo, active_jobs
+from foundation.flink_rest import FlinkJob, FlinkRest, FlinkUnreachable
+from foundation.settings import Settings, get_settings
 
 SUBMIT_ARGV = ("fraudctl", "submit")
 
@@ -23,15 +21,19 @@ def _exec(argv: Sequence[str]) -> None:
     os.execvp(argv[0], list(argv))
 
 
+def active_jobs(settings: Settings, name: str) -> list[FlinkJob]:
+    return FlinkRest.of(settings).active_jobs(name)
+
+
 def main(
     settings: Settings,
-    list_active: Callable[[Settings, str], list[JobInfo]] = active_jobs,
+    list_active: Callable[[Settings, str], list[FlinkJob]] = active_jobs,
     run: Callable[[Sequence[str]], None] = _exec,
 ) -> int:
     name = settings.flink.job_name
     try:
         running = list_active(settings, name)
-    except httpx.HTTPError as exc:
+    except FlinkUnreachable as exc:
         print(f"cannot list the jobs at {settings.flink.rest_url}: {exc}", file=sys.stderr)
         return 1
     if running:

@@ -1,23 +1,23 @@
 """Alerts as every reader sees them: the stream contract, readers with their own position,
 labels, detection quality and pipeline health. Importable without Textual or FastAPI."""
 
-from fraudctl.alerts.health import ComponentHealth, HealthProber, PipelineHealth, RateMeter
-from fraudctl.alerts.labels import LabelStore, Verdict, is_fraud_label
-from fraudctl.alerts.model import (
-    Alert,
-    AlertParseError,
-    Reason,
-    alert_fields,
-    parse_alert_fields,
-    parse_alert_json,
-)
-from fraudctl.alerts.quality import DetectionQuality, QualityTracker, detection_quality
-from fraudctl.alerts.stream import (
+from foundation.alert_stream import (
     AlertStreamReader,
     AsyncAlertStreamReader,
     StreamEntry,
     check_stream_id,
 )
+from fraudctl.alerts.health import ComponentHealth, HealthProber, PipelineHealth, RateMeter
+from fraudctl.alerts.labels import LabelStore, Verdict, is_fraud_label
+from fraudctl.alerts.quality import DetectionQuality, QualityTracker, detection_quality
+from models.contracts.alert import (
+    Alert,
+    AlertParseError,
+    alert_fields,
+    parse_alert_fields,
+    parse_alert_json,
+)
+from models.contracts.reason import Reason
 
 __all__ = [
     "Alert",

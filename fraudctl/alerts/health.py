@@ -15,7 +15,12 @@ from typing import Any
 import httpx
 import redis
 
-from fraudctl.settings import Settings
+from foundation.flink_rest import FlinkRest, FlinkUnreachable
+from foundation.kafka_security import librdkafka_security
+from foundation.redis_client import sync_client
+from foundation.settings import Settings
+from fraudctl.stack.components.base import StackPaths
+from fraudctl.stack.supervision import JOB, SupervisionState, read_state
 
 _QUIET = logging.getLogger("fraudctl.alerts.health.kafka")
 _QUIET.addHandler(logging.NullHandler())
@@ -64,6 +69,36 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+# Which supervised processes (fraudctl/stack/supervisor.py) make up each part of the bar.
+SUPERVISED_PARTS = {
+    "gateway": ("gateway",),
+    "kafka": ("kafka",),
+    "redis": ("redis",),
+    "flink": ("flink-jobmanager", "flink-taskmanager", JOB),
+}
+
+
+def supervised(part: ComponentHealth, supervision: SupervisionState) -> ComponentHealth:
+    """A part the supervisor gave up on reads `failed`; one that is down while the supervisor
+    restarts it reads `restarting` (with what it is doing), so nobody restarts it by hand."""
+    names = SUPERVISED_PARTS.get(part.name, ())
+    items = [
+        (name, item)
+        for name, item in supervision.items.items()
+        if any(name == n or name.startswith(f"{n}-") for n in names)
+    ]
+    for name, item in items:
+        if item.state == "failed":
+            return ComponentHealth(part.name, False, "failed", f"{name}: {item.detail}")
+    if part.ok or not supervision.alive():
+        return part
+    for name, item in items:
+        if item.state in ("restarting", "down"):
+            why = f"{name}: {item.detail}" if item.detail else name
+            return ComponentHealth(part.name, False, "restarting", why)
+    return part
+
+
 class HealthProber:
     """Probes each component with a short timeout; create one, call `probe()` repeatedly."""
 
@@ -78,9 +113,9 @@ class HealthProber:
         self.timeout_s = timeout_s
         self.clock = clock
         self.http = httpx.Client(timeout=timeout_s)
-        self.redis = redis.Redis(
-            host=settings.redis.host,
-            port=settings.redis.port,
+        self.flink = FlinkRest(settings.flink.rest_url, timeout_s=timeout_s, client=self.http)
+        self.redis = sync_client(
+            settings.redis,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
         )
@@ -100,20 +135,14 @@ class HealthProber:
         return ComponentHealth("gateway", ok, "up" if ok else f"HTTP {response.status_code}")
 
     def probe_flink(self) -> ComponentHealth:
-        name = self.settings.flink.job_name
         try:
-            response = self.http.get(f"{self.settings.flink.rest_url}/jobs/overview")
-            response.raise_for_status()
-            jobs = response.json().get("jobs", [])
-        except (httpx.HTTPError, ValueError) as exc:
+            # The newest run of the job tells its current state.
+            newest = self.flink.newest_job(self.settings.flink.job_name)
+        except FlinkUnreachable as exc:
             return ComponentHealth("flink", False, "down", _short(exc))
-        ours = [job for job in jobs if job.get("name") == name]
-        if not ours:
+        if newest is None:
             return ComponentHealth("flink", False, "no job")
-        # The newest run of the job tells its current state.
-        newest = max(ours, key=lambda job: job.get("start-time", 0))
-        state = str(newest.get("state", "UNKNOWN"))
-        return ComponentHealth("flink", state == "RUNNING", state)
+        return ComponentHealth("flink", newest.state == "RUNNING", newest.state)
 
     def _admin_client(self) -> Any:
         if self._admin is None:
@@ -121,6 +150,7 @@ class HealthProber:
 
             config: dict[str, Any] = {
                 "bootstrap.servers": self.settings.kafka.bootstrap,
+                **librdkafka_security(self.settings.kafka),
                 "socket.timeout.ms": int(self.timeout_s * 1000),
                 "logger": _QUIET,
                 "error_cb": lambda _err: None,
@@ -161,8 +191,10 @@ class HealthProber:
     def probe(self) -> PipelineHealth:
         kafka, end_offsets = self.probe_kafka()
         now = self.clock()
+        probed = (self.probe_gateway(), kafka, self.probe_flink(), self.probe_redis())
+        supervision = read_state(StackPaths(self.settings.state_dir.expanduser()))
         return PipelineHealth(
-            components=(self.probe_gateway(), kafka, self.probe_flink(), self.probe_redis()),
+            components=tuple(supervised(part, supervision) for part in probed),
             ingest_rate=self._ingest.sample(now, end_offsets),
             checked_at=now,
         )

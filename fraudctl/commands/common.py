@@ -1,19 +1,25 @@
-"""What every command shares: the settings chosen by global flags, and error reporting."""
+"""What every command shares: the settings chosen by global flags, the --json option, and
+error reporting. JSON output itself goes through `fraudctl.output.print_json`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from fraudctl.settings import Settings, settings_with
+from foundation.settings import Settings, settings_with
+from fraudctl.output import ExitCode
 
 console = Console()
 err_console = Console(stderr=True)
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (sorted keys, one line).")
+]
 
 
 def build_settings(overrides: dict[str, Any]) -> Settings:
@@ -26,8 +32,9 @@ def build_settings(overrides: dict[str, Any]) -> Settings:
             dotted = ".".join(str(part) for part in error["loc"])
             env = "FRAUDCTL_" + "__".join(str(p).upper() for p in error["loc"])
             lines.append(f"  {dotted} (env {env}): {error['msg']}")
-        err_console.print("[red]error:[/] invalid configuration:\n" + "\n".join(lines))
-        raise typer.Exit(2) from None
+        err_console.print("[red]error:[/] invalid configuration:")
+        err_console.print("\n".join(lines), markup=False, highlight=False)
+        raise typer.Exit(ExitCode.USAGE) from None
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -48,4 +55,4 @@ def friendly_errors() -> Iterator[None]:
     except StackError as exc:
         err_console.print("[bold red]error:[/]", end=" ")
         err_console.print(str(exc), highlight=False, markup=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None

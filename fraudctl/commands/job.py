@@ -3,18 +3,23 @@ fraudctl.jobs (the scoring job on Flink) and fraudctl.alerts (the Redis alert st
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import redis
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from foundation.flink_rest import FlinkJob
+from foundation.redis_client import sync_client
 from fraudctl.alerts import Alert, AlertStreamReader, StreamEntry
-from fraudctl.commands.common import console, err_console, friendly_errors, settings_of
-from fraudctl.jobs import JobInfo, JobStatus, cancel_scoring_job, job_status, submit_job
+from fraudctl.commands.common import JsonOpt, console, err_console, friendly_errors, settings_of
+from fraudctl.jobs import JobStatus, cancel_scoring_job, job_status, submit_job
+from fraudctl.output import ExitCode, print_json
 
 job_app = typer.Typer(help="The scoring job on the Flink session cluster.", no_args_is_help=True)
 
@@ -27,33 +32,62 @@ def register(app: typer.Typer) -> None:
     app.add_typer(job_app, name="job")
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-
 def submit(
     ctx: typer.Context,
     fresh: Annotated[
         bool,
         typer.Option(
+            "--from-scratch",
             "--fresh",
             help="Start without the previous run's state (users' histories start empty).",
         ),
     ] = False,
+    from_savepoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-savepoint",
+            help="Resume from this savepoint or retained checkpoint (a chk-N directory) "
+            "instead of the newest one.",
+        ),
+    ] = None,
+    allow_non_restored_state: Annotated[
+        bool,
+        typer.Option(
+            "--allow-non-restored-state",
+            help="Let the restore skip state no operator claims (after a job change).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit the scoring job and wait until it runs; refuses a second copy."""
+    """Submit the scoring job and wait until it runs; refuses a second copy.
+
+    By default it resumes from the newest savepoint or retained checkpoint; a restore that
+    fails stops (it never starts with empty state unless --from-scratch says so).
+    """
     settings = settings_of(ctx)
+    if fresh and from_savepoint is not None:
+        err_console.print(
+            "--from-scratch and --from-savepoint exclude each other: choose one", markup=False
+        )
+        raise typer.Exit(ExitCode.USAGE)
     with friendly_errors(), console.status("submitting the scoring job to Flink…"):
-        info = submit_job(settings, fresh=fresh)
+        info = submit_job(
+            settings,
+            fresh=fresh,
+            from_savepoint=from_savepoint.expanduser().resolve() if from_savepoint else None,
+            allow_non_restored_state=allow_non_restored_state,
+        )
     if as_json:
-        print(json.dumps(_job_dict(info)))
+        print_json(_job_dict(info))
         return
-    console.print(f"[green]running[/] {info.name}  job id {info.job_id}", soft_wrap=True)
-    console.print(f"model {info.model_version}", soft_wrap=True)
+    console.print(
+        f"[green]running[/] {escape(info.name)}  job id {escape(info.job_id)}", soft_wrap=True
+    )
+    console.print(f"model {info.model_version}", soft_wrap=True, markup=False)
     if info.restored_from:
-        console.print(f"restored state from {info.restored_from}", soft_wrap=True)
+        console.print(f"restored state from {info.restored_from}", soft_wrap=True, markup=False)
     url = f"{settings.flink.rest_url}/#/job/running/{info.job_id}/overview"
-    console.print(f"Flink UI: {url}", soft_wrap=True, highlight=False)
+    console.print(f"Flink UI: {url}", soft_wrap=True, highlight=False, markup=False)
 
 
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
@@ -62,18 +96,24 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with friendly_errors():
         report = job_status(settings)
     if as_json:
-        print(json.dumps(report.to_dict()))
+        print_json(report.to_dict())
         return
     console.print(_status_table(report, settings.flink.rest_url))
 
 
-def cancel(ctx: typer.Context) -> None:
+def cancel(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Cancel the scoring job (its last checkpoint is kept for the next submit)."""
     settings = settings_of(ctx)
     with friendly_errors(), console.status("cancelling…"):
         jobs = cancel_scoring_job(settings)
+    if as_json:
+        print_json({"cancelled": [_job_dict(job) for job in jobs]})
+        return
     for job in jobs:
-        console.print(f"[yellow]cancelled[/] {job.name}  job id {job.job_id}", soft_wrap=True)
+        console.print(
+            f"[yellow]cancelled[/] {escape(job.name)}  job id {escape(job.job_id)}",
+            soft_wrap=True,
+        )
 
 
 def alerts(
@@ -89,19 +129,22 @@ def alerts(
     """The newest alerts from the Redis stream (every reader sees every alert)."""
     settings = settings_of(ctx)
     cfg = settings.redis
-    client = redis.Redis(host=cfg.host, port=cfg.port, socket_timeout=5, socket_connect_timeout=2)
+    client = sync_client(cfg, socket_timeout=5, socket_connect_timeout=2)
     reader = AlertStreamReader(client, cfg.alerts_stream)
     try:
         recent = reader.backfill(count)
     except redis.RedisError as error:
+        err_console.print("[red]error:[/]", end=" ")
         err_console.print(
-            f"[red]error:[/] cannot read {cfg.alerts_stream} from Redis at {cfg.host}:{cfg.port} "
-            f"({error}). Is the stack up? Try `fraudctl status`."
+            f"cannot read {cfg.alerts_stream} from Redis at {cfg.host}:{cfg.port} "
+            f"({error}). Is the stack up? Try `fraudctl status`.",
+            markup=False,
+            highlight=False,
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
     if as_json:
         for entry in recent:
-            print(entry.alert.to_json(), flush=True)
+            print_json(entry.alert)
     elif not follow or recent:
         console.print(_alerts_table(recent, cfg.alerts_stream))
     if follow:
@@ -118,7 +161,9 @@ def _follow(reader: AlertStreamReader, as_json: bool) -> None:
                 entries = reader.read(block_ms=1000)
             except redis.RedisError as error:
                 if not warned:
-                    err_console.print(f"[yellow]redis unavailable ({error}); retrying…[/]")
+                    err_console.print(
+                        f"[yellow]redis unavailable ({escape(str(error))}); retrying…[/]"
+                    )
                     warned = True
                 time.sleep(1)
                 continue
@@ -127,7 +172,7 @@ def _follow(reader: AlertStreamReader, as_json: bool) -> None:
                 warned = False
             for entry in entries:
                 if as_json:
-                    print(entry.alert.to_json(), flush=True)
+                    print_json(entry.alert)
                 else:
                     console.print(_alert_line(entry.alert), highlight=False)
     except KeyboardInterrupt:
@@ -140,17 +185,18 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
-def _alert_line(alert: Alert) -> str:
+def _alert_line(alert: Alert) -> Text:
+    """One alert as plain text: ids and reasons come from the stream, never read as markup."""
     reasons = "; ".join(str(reason) for reason in alert.reasons)
     latency = f"{alert.latency_ms} ms" if alert.latency_ms is not None else ""
-    return (
+    return Text(
         f"{_when(alert.detected_at)}  {alert.transaction_id}  user {alert.user_id}  "
         f"{alert.amount:,.2f} {alert.currency}  score {alert.score:.3f}  {latency}  {reasons}"
     )
 
 
 def _alerts_table(entries: list[StreamEntry], stream: str) -> Table:
-    table = Table(title=f"{stream}: {len(entries)} newest alerts")
+    table = Table(title=Text(f"{stream}: {len(entries)} newest alerts"))
     for column in ("detected (UTC)", "transaction", "user", "amount", "score", "latency"):
         table.add_column(column, no_wrap=True)
     table.add_column("reasons", overflow="fold")
@@ -158,19 +204,19 @@ def _alerts_table(entries: list[StreamEntry], stream: str) -> Table:
         alert = entry.alert
         table.add_row(
             _when(alert.detected_at),
-            alert.transaction_id,
-            alert.user_id,
-            f"{alert.amount:,.2f} {alert.currency}",
+            Text(alert.transaction_id),
+            Text(alert.user_id),
+            Text(f"{alert.amount:,.2f} {alert.currency}"),
             f"{alert.score:.3f}",
             f"{alert.latency_ms} ms" if alert.latency_ms is not None else "",
-            "\n".join(str(reason) for reason in alert.reasons),
+            Text("\n".join(str(reason) for reason in alert.reasons)),
         )
     return table
 
 
 def _status_table(report: JobStatus, rest_url: str) -> Table:
     job = report.job
-    table = Table(title=job.name, show_header=False)
+    table = Table(title=Text(job.name), show_header=False)
     table.add_column("what")
     table.add_column("value")
     rows = [
@@ -187,7 +233,7 @@ def _status_table(report: JobStatus, rest_url: str) -> Table:
         ("Flink UI", f"{rest_url}/#/job/running/{job.job_id}/overview"),
     ]  # fmt: skip
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(value))
     return table
 
 
@@ -195,11 +241,12 @@ def _text(value: object) -> str:
     return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _job_dict(info: JobInfo) -> dict[str, object]:
+def _job_dict(job: FlinkJob) -> dict[str, object]:
+    """A job as JSON: id, name, state, and the model and restore point when this host knows."""
     return {
-        "job_id": info.job_id,
-        "name": info.name,
-        "state": info.state,
-        "model_version": info.model_version,
-        "restored_from": info.restored_from,
+        "job_id": job.job_id,
+        "name": job.name,
+        "state": job.state,
+        "model_version": getattr(job, "model_version", None),
+        "restored_from": getattr(job, "restored_from", None),
     }

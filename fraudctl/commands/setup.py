@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from fraudctl.commands.common import console, friendly_errors, settings_of
+from fraudctl.commands.common import JsonOpt, console, err_console, friendly_errors, settings_of
+from fraudctl.output import print_json
 from fraudctl.stack import StackManager
 from fraudctl.stack.prereqs import check_java, check_maven, check_redis_server
 from models.artifacts import ensure_model
@@ -14,17 +17,27 @@ def register(app: typer.Typer) -> None:
     app.command()(setup)
 
 
-def setup(ctx: typer.Context) -> None:
+def setup(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Check java/mvn/redis-server, fetch the Kafka and Flink connector jars, train the model."""
     settings = settings_of(ctx)
+    found: dict[str, str | Path] = {}
+    # With --json the table is the JSON document and progress goes to stderr.
+    show = err_console if as_json else console
+
+    def note(name: str, label: str, value: str | Path) -> None:
+        found[name] = value
+        show.print(f"{label:<13} {value}", markup=False, highlight=False)
+
     with friendly_errors():
-        console.print(f"java          {check_java()}")
-        console.print(f"mvn           {check_maven()}")
-        console.print(f"redis-server  {check_redis_server(settings.redis.server_binary)}")
-        with console.status("fetching jars with mvn (once per machine)…"):
+        note("java", "java", check_java())
+        note("mvn", "mvn", check_maven())
+        note("redis_server", "redis-server", check_redis_server(settings.redis.server_binary))
+        with show.status("fetching jars with mvn (once per machine)…"):
             jars = StackManager(settings).jars()
-        console.print(f"kafka broker  {jars.kafka_libs}")
-        console.print(f"connector     {jars.kafka_connector}")
-        with console.status("training the model if it is missing or stale…"):
+        note("kafka_libs", "kafka broker", jars.kafka_libs)
+        note("kafka_connector", "connector", jars.kafka_connector)
+        with show.status("training the model if it is missing or stale…"):
             path = ensure_model(settings.model.artifacts_dir)
-        console.print(f"model         {path}")
+        note("model", "model", path)
+    if as_json:
+        print_json(found)

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import signal
 import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.live import Live
 from rich.markup import escape
 
-from fraudctl.commands.common import console, err_console, settings_of
-from fraudctl.settings import Settings
+from foundation.settings import Settings
+from fraudctl.commands.common import JsonOpt, console, err_console, settings_of
+from fraudctl.output import ExitCode, print_json
 from fraudctl.simulate.display import LiveView, render_summary
-from fraudctl.simulate.options import DURATION_HELP, OptionError, SimulateOptions, build_options
+from fraudctl.simulate.options import (
+    DURATION_HELP,
+    OptionError,
+    SimulateOptions,
+    build_options,
+    parse_delay,
+)
 from fraudctl.simulate.runner import GatewayUnreachable, Simulation
 from fraudctl.simulate.summary import Summary
 from models.patterns import PATTERN_NAMES
+
+if TYPE_CHECKING:
+    from fraudctl.simulate.demo import DemoResult
 
 T = TypeVar("T")
 PROGRESS_EVERY_S = 5.0
@@ -43,7 +52,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = ExitCode.USAGE) -> typer.Exit:
     err_console.print("[bold red]error:[/]", escape(message), highlight=False)
     return typer.Exit(code)
 
@@ -88,6 +97,14 @@ def simulate_command(
             show_default=False,
         ),
     ] = None,
+    label_delay: Annotated[
+        str | None,
+        typer.Option(
+            help="Post each transaction's ground truth (fraud or legit) to POST /labels "
+            "this long after it was accepted: 0 or a duration such as 30s, 5m. (default 30s)",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="No live display; print the summary as JSON.")
     ] = False,
@@ -95,7 +112,8 @@ def simulate_command(
     """Send labelled Faker traffic at a steady rate, with live errors, latency and recall.
 
     Open-loop: transactions go out on schedule whatever the gateway does. Ground truth
-    goes to the Redis labels hash, never in the transaction. Ctrl-C stops and summarises.
+    goes to POST /labels after --label-delay, never in the transaction. Ctrl-C stops and
+    summarises.
     """
     settings = settings_of(ctx)
     sim = settings.simulate
@@ -111,16 +129,17 @@ def simulate_command(
             gateway_url=settings.gateway.url if gateway is None else gateway,
             batch_size=sim.batch_size if batch_size is None else batch_size,
             max_batch=settings.gateway.max_batch,
+            label_delay_s=sim.label_delay_s if label_delay is None else parse_delay(label_delay),
         )
     except OptionError as exc:
         raise _fail(str(exc)) from None
     summary = run_simulation(options, settings, json_out=json_out)
     if json_out:
-        sys.stdout.write(json.dumps(summary.to_dict()) + "\n")
+        print_json(summary.to_dict())
     else:
         console.print(render_summary(summary))
     if summary.sent > 0 and summary.accepted == 0:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def run_simulation(options: SimulateOptions, settings: Settings, *, json_out: bool) -> Summary:
@@ -128,7 +147,7 @@ def run_simulation(options: SimulateOptions, settings: Settings, *, json_out: bo
     try:
         return _run(_simulate(options, settings, json_out=json_out))
     except GatewayUnreachable as exc:
-        raise _fail(str(exc), 1) from None
+        raise _fail(str(exc), ExitCode.FAILED) from None
 
 
 async def _simulate(options: SimulateOptions, settings: Settings, *, json_out: bool) -> Summary:
@@ -195,11 +214,13 @@ def demo_command(
         float | None,
         typer.Option(help="Seconds to wait for the alert. (default 30)", show_default=False),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The seed README's scenario: 50.00 then 5000.00 for one user; shows the alert.
 
     Waits for the alert on the stream and prints it with its reasons and latency; then, on
-    a terminal, offers simulated traffic with the live console.
+    a terminal, offers simulated traffic with the live console. With --json: progress on
+    stderr, the alert as JSON on stdout, and no offer.
     """
     from fraudctl.simulate.demo import DemoFailed, run_demo
     from fraudctl.simulate.display import render_demo_alert
@@ -210,11 +231,15 @@ def demo_command(
         raise _fail(f"--timeout {timeout:g} is out of range: use 1 to 600 seconds")
     try:
         url = check_gateway_url(settings.gateway.url if gateway is None else gateway)
-        result = _run(run_demo(settings, url, _say, timeout_s=timeout, user_id=user.strip()))
+        say = _say_to_stderr if as_json else _say
+        result = _run(run_demo(settings, url, say, timeout_s=timeout, user_id=user.strip()))
     except OptionError as exc:
         raise _fail(str(exc)) from None
     except (GatewayUnreachable, DemoFailed) as exc:
-        raise _fail(str(exc), 1) from None
+        raise _fail(str(exc), ExitCode.FAILED) from None
+    if as_json:
+        print_json(demo_payload(result))
+        return
     console.print(render_demo_alert(result))
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if no_prompt or not interactive:
@@ -228,6 +253,23 @@ def demo_command(
 
 def _say(message: str) -> None:
     console.print(message, highlight=False)
+
+
+def _say_to_stderr(message: str) -> None:
+    err_console.print(message, highlight=False)
+
+
+def demo_payload(result: DemoResult) -> dict[str, Any]:
+    """What `demo --json` prints: the alert, both latencies, and anything unexpected."""
+    alert = result.alert
+    return {
+        "fraud_transaction_id": result.fraud_id,
+        "alert": alert,
+        "latency_ms": None if alert is None else alert.latency_ms,
+        "seen_after_ms": result.seen_after_ms,
+        "unexpected_alerts": [extra.transaction_id for extra in result.unexpected],
+        "decision": result.decision,
+    }
 
 
 def _traffic_with_console(settings: Settings, rate: float) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from fraudctl.bootstrap import JOB_STEP, MODEL_STEP, bring_up
-from fraudctl.commands.common import console, err_console, friendly_errors, settings_of
+from foundation.settings import Settings
+from fraudctl.bootstrap import JOB_STEP, MODEL_STEP, SUPERVISOR_STEP, bring_up
+from fraudctl.commands.common import JsonOpt, console, err_console, friendly_errors, settings_of
+from fraudctl.output import ExitCode, print_json
 from fraudctl.stack import COMPONENT_NAMES, ComponentStatus, FlinkJob, StackEvent, StackManager
 from fraudctl.stack.docker import DockerStack
 
@@ -22,6 +25,8 @@ STATE_STYLE = {
     "unhealthy": "yellow",
     "stopped": "dim",
     "stale": "red",
+    "restarting": "yellow",
+    "failed": "bold red",
     "already-running": "green",
     "starting": "cyan",
     "waiting": "cyan",
@@ -48,13 +53,13 @@ class _Progress:
         table.add_column("phase")
         table.add_column("s", justify="right")
         table.add_column("detail", overflow="fold", max_width=60)
-        for name in (MODEL_STEP, *COMPONENT_NAMES, JOB_STEP):
+        for name in (MODEL_STEP, *COMPONENT_NAMES, JOB_STEP, SUPERVISOR_STEP):
             if name not in self.rows:
                 continue
             phase, detail, since = self.rows[name]
             style = STATE_STYLE.get(phase, "")
             waited = f"{time.monotonic() - since:.1f}" if phase in ("waiting", "starting") else ""
-            table.add_row(name, f"[{style}]{phase}[/]", waited, detail)
+            table.add_row(name, Text(phase, style=style), waited, Text(detail))
         return table
 
 
@@ -63,19 +68,39 @@ def status_table(rows: list[ComponentStatus]) -> Table:
     for col in ("component", "state", "pid", "rss"):
         table.add_column(col, no_wrap=True)
     table.add_column("url", no_wrap=True)
+    table.add_column("restarts", justify="right", no_wrap=True)
     table.add_column("detail", overflow="fold", min_width=12)
     for row in rows:
         style = STATE_STYLE.get(row.state, "")
         rss = f"{row.rss_bytes / 2**20:.0f} MiB" if row.rss_bytes else ""
         table.add_row(
-            row.name,
-            f"[{style}]{row.state}[/]",
+            Text(row.name),
+            Text(row.state, style=style),
             str(row.pid or ""),
             rss,
-            row.url or "",
-            row.detail or "",
+            Text(row.url or ""),
+            _restarts(row),
+            Text(row.detail or ""),
         )
     return table
+
+
+def _restarts(row: ComponentStatus) -> str:
+    """`2 (41 s ago)`: restarts by the supervisor and when the last one was."""
+    if not row.restarts:
+        return ""
+    if row.last_restart_at is None:
+        return str(row.restarts)
+    return f"{row.restarts} ({_ago(time.time() - row.last_restart_at)} ago)"
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 def register(app: typer.Typer) -> None:
@@ -105,19 +130,40 @@ def up(
     no_job: Annotated[
         bool, typer.Option("--no-job", help="Do not submit the scoring job.")
     ] = False,
+    no_supervise: Annotated[
+        bool,
+        typer.Option(
+            "--no-supervise",
+            help="Do not leave the supervisor running (it restarts crashed components and "
+            "resumes the job; log: STATE_DIR/logs/supervisor.log).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Start the stack (only what is not running) and wait until every part is healthy."""
+    """Start the stack (only what is not running) and wait until every part is healthy.
+
+    With --json, progress goes to stderr and the final status (as `status --json`) to stdout.
+    """
     settings = settings_of(ctx)
+    say = _print_event_to_stderr if as_json else _print_event
     if docker:
         stack = DockerStack(settings)
         with friendly_errors():
-            stack.up(_print_event, taskmanagers=taskmanagers)
-        console.print(status_table(stack.status()))
+            stack.up(say, taskmanagers=taskmanagers)
+            rows = stack.status()
+        if as_json:
+            print_json(status_payload(settings, rows, stack.flink_jobs(), docker=True))
+            return
+        console.print(status_table(rows))
         return
     manager = StackManager(settings)
     progress = _Progress()
     started = time.monotonic()
     with friendly_errors():
+        if as_json:
+            bring_up(manager, say, only=components, with_job=not no_job, supervise=not no_supervise)
+            print_json(status_payload(settings, manager.status(), manager.flink_jobs()))
+            return
         if sys.stdout.isatty():
             with Live(progress.render(), console=console, refresh_per_second=4) as live:
 
@@ -125,19 +171,39 @@ def up(
                     progress(event)
                     live.update(progress.render())
 
-                bring_up(manager, on_event, only=components, with_job=not no_job)
+                bring_up(
+                    manager,
+                    on_event,
+                    only=components,
+                    with_job=not no_job,
+                    supervise=not no_supervise,
+                )
         else:
-            bring_up(manager, _print_event, only=components, with_job=not no_job)
+            bring_up(
+                manager,
+                _print_event,
+                only=components,
+                with_job=not no_job,
+                supervise=not no_supervise,
+            )
     console.print(status_table(manager.status()))
     _print_jobs(manager.flink_jobs())
-    console.print(f"stack up in {time.monotonic() - started:.1f} s; state in {manager.paths.root}")
+    elapsed = time.monotonic() - started
+    console.print(f"stack up in {elapsed:.1f} s; state in {escape(str(manager.paths.root))}")
     if not no_console and sys.stdout.isatty() and sys.stdin.isatty():
         _open_console(ctx)
 
 
 def _print_event(event: StackEvent) -> None:
     if event.phase != "waiting":
-        console.print(f"{event.component:<18} {event.phase:<16} {event.detail}", highlight=False)
+        line = f"{event.component:<18} {event.phase:<16} {event.detail}"
+        console.print(line, highlight=False, markup=False)
+
+
+def _print_event_to_stderr(event: StackEvent) -> None:
+    if event.phase != "waiting":
+        line = f"{event.component:<18} {event.phase:<16} {event.detail}"
+        err_console.print(line, highlight=False, markup=False)
 
 
 def _open_console(ctx: typer.Context) -> None:
@@ -165,15 +231,19 @@ def down(
     with friendly_errors():
         manager.down(_print_event, purge=purge)
     if purge:
-        console.print(f"purged data under {manager.paths.root}")
+        console.print(f"purged data under {manager.paths.root}", markup=False, highlight=False)
 
 
 def status(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
     docker: Annotated[bool, typer.Option("--docker", help="Status of the compose/ stack.")] = False,
 ) -> None:
-    """Show each component's state, pid, memory and URL, and the Flink jobs."""
+    """Show each component's state, pid, memory and URL, and the Flink jobs.
+
+    Exit code 0 when every component is healthy, 3 when one is not (stopped, unhealthy or
+    stale), 1 when the state cannot be read: `fraudctl status && ...` waits for nothing.
+    """
     settings = settings_of(ctx)
     manager: StackManager | DockerStack = (
         DockerStack(settings) if docker else StackManager(settings)
@@ -181,22 +251,65 @@ def status(
     with friendly_errors():
         rows = manager.status()
         jobs = manager.flink_jobs()
+    supervisor = manager.supervisor_status() if isinstance(manager, StackManager) else None
     if as_json:
-        where = (
-            {"compose_project": settings.compose.project}
-            if docker
-            else {"state_dir": str(settings.state_dir.expanduser())}
+        payload = status_payload(settings, rows, jobs, docker=docker)
+        if supervisor is not None:
+            payload["supervisor"] = supervisor
+        print_json(payload)
+    else:
+        console.print(status_table(rows))
+        _print_jobs(jobs)
+        if supervisor is not None:
+            _print_supervisor(supervisor)
+    if not all_healthy(rows):
+        raise typer.Exit(ExitCode.UNHEALTHY)
+
+
+def all_healthy(rows: list[ComponentStatus]) -> bool:
+    return bool(rows) and all(row.state == "healthy" for row in rows)
+
+
+def status_payload(
+    settings: Settings,
+    rows: list[ComponentStatus],
+    jobs: list[FlinkJob],
+    *,
+    docker: bool = False,
+) -> dict[str, Any]:
+    """What `status --json` and `up --json` print."""
+    where: dict[str, Any] = (
+        {"compose_project": settings.compose.project}
+        if docker
+        else {"state_dir": str(settings.state_dir.expanduser())}
+    )
+    return {
+        **where,
+        "components": [asdict(row) for row in rows],
+        "flink_jobs": [asdict(job) for job in jobs],
+        "healthy": all_healthy(rows),
+    }
+
+
+def _print_supervisor(report: dict[str, Any]) -> None:
+    if not report["running"]:
+        console.print(
+            "supervisor: not running (crashed components stay down; `fraudctl up` starts it)",
+            style="yellow",
+            markup=False,
+            highlight=False,
         )
-        payload = {
-            **where,
-            "components": [asdict(r) for r in rows],
-            "flink_jobs": [asdict(j) for j in jobs],
-            "healthy": all(r.state == "healthy" for r in rows),
-        }
-        typer.echo(json.dumps(payload, indent=2))
         return
-    console.print(status_table(rows))
-    _print_jobs(jobs)
+    line = f"supervisor: pid {report['pid']}, log {report['log']}"
+    job = report.get("scoring_job")
+    if job:
+        line += f"; scoring job {job['state']}"
+        if job["restarts"]:
+            line += f", resumed {job['restarts']}x"
+        if job["detail"] and job["state"] != "ok":
+            line += f": {job['detail']}"
+    style = "bold red" if job and job["state"] == "failed" else ""
+    console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_jobs(jobs: list[FlinkJob]) -> None:
@@ -206,7 +319,7 @@ def _print_jobs(jobs: list[FlinkJob]) -> None:
     for col in ("job id", "name", "state"):
         table.add_column(col)
     for job in jobs:
-        table.add_row(job.job_id, job.name, job.state)
+        table.add_row(Text(job.job_id), Text(job.name), Text(job.state))
     console.print(table)
 
 
@@ -223,7 +336,9 @@ def logs(
     with friendly_errors():
         path = manager.log_file(component)
     if not path.exists():
-        err_console.print(f"no log yet for {component} at {path}: has it been started?")
+        err_console.print(
+            f"no log yet for {component} at {path}: has it been started?", markup=False
+        )
         raise typer.Exit(1)
     with path.open("rb") as fh:
         tail = fh.read().decode(errors="replace").splitlines()[-lines:] if lines else []

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fraudctl.settings import Settings
+from foundation.settings import Settings
 
 
 def run_console(settings: Settings, *, backfill: int = 200) -> None:

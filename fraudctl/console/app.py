@@ -20,13 +20,15 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.widgets import DataTable, Footer, Static
 
+from foundation.alert_stream import StreamEntry
+from foundation.settings import Settings
 from fraudctl.alerts.health import PipelineHealth
 from fraudctl.alerts.labels import Verdict
-from fraudctl.alerts.quality import DetectionQuality
-from fraudctl.alerts.stream import StreamEntry
+from fraudctl.alerts.quality import DetectionQuality, detection_quality
 from fraudctl.console.backend import CONNECTION_ERRORS, ConsoleBackend, RedisBackend
 from fraudctl.console.book import NO_FILTER, AlertBook, AlertFilter
 from fraudctl.console.messages import (
@@ -35,17 +37,17 @@ from fraudctl.console.messages import (
     LabelFailed,
     LabelSaved,
     LabelsLoaded,
-    QualityChecked,
     StreamConnection,
 )
 from fraudctl.console.screens import FilterScreen, HelpScreen
 from fraudctl.console.widgets import AlertTable, HealthBar, StatsPanel, detail_renderable
-from fraudctl.settings import Settings
+from fraudctl.labels_client import LabelPostError
+from models.contracts.alert import Alert
 
 log = logging.getLogger(__name__)
 
 WIDE_COLUMNS = 130
-LABEL_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, ValueError)
+LABEL_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, LabelPostError, ValueError)
 
 
 class FraudConsole(App[None]):
@@ -63,6 +65,7 @@ class FraudConsole(App[None]):
         Binding("y", "copy_transaction", "Copy id"),
         Binding("u", "filter_user", "User", show=False),
         Binding("r", "filter_reason", "Reason", show=False),
+        Binding("R", "rules", "Rules"),
         Binding("escape", "clear", "Clear filter", show=False),
         Binding("j", "cursor('down')", show=False),
         Binding("k", "cursor('up')", show=False),
@@ -118,6 +121,9 @@ class FraudConsole(App[None]):
         self.stream_alerts()
         self.watch_health()
         self.set_interval(5.0, self._refresh_stats)
+        # Labels arrive long after alerts (the simulator's are delayed; analysts label
+        # later): look up those of the alerts held, by id, every so often.
+        self.set_interval(self.quality_interval_s, self._reload_labels)
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -155,20 +161,12 @@ class FraudConsole(App[None]):
 
     @work(thread=True, exclusive=True, group="health", exit_on_error=False)
     def watch_health(self) -> None:
-        next_quality = 0.0
         while not self._stop.is_set():
             try:
                 self.post_message(HealthChecked(self.backend.probe_health()))
             except Exception:  # a probe bug must not kill the console
                 if not self._stop.is_set():
                     log.exception("health probe failed")
-            if time.monotonic() >= next_quality:
-                started = time.monotonic()
-                with contextlib.suppress(*CONNECTION_ERRORS):
-                    self.post_message(QualityChecked(self.backend.quality()))
-                # Scanning labels grows with the hash: keep it under ~5% of the time.
-                took = time.monotonic() - started
-                next_quality = time.monotonic() + max(self.quality_interval_s, 20 * took)
             self._stop.wait(self.health_interval_s)
 
     @work(thread=True, group="labels", exit_on_error=False)
@@ -179,13 +177,13 @@ class FraudConsole(App[None]):
             log.warning("could not load labels: %s", exc)
 
     @work(thread=True, group="labels", exit_on_error=False)
-    def save_label(self, transaction_id: str, verdict: Verdict) -> None:
+    def save_label(self, alert: Alert, verdict: Verdict) -> None:
         try:
-            self.backend.save_verdict(transaction_id, verdict)
+            self.backend.save_label(alert, verdict)
         except LABEL_ERRORS as exc:
-            self.post_message(LabelFailed(transaction_id, str(exc)))
+            self.post_message(LabelFailed(alert.transaction_id, str(exc)))
             return
-        self.post_message(LabelSaved(transaction_id, verdict))
+        self.post_message(LabelSaved(alert.transaction_id, verdict))
 
     # --- messages from workers ----------------------------------------------------------
 
@@ -215,28 +213,44 @@ class FraudConsole(App[None]):
         self._refresh_health()
         self._refresh_stats()
 
-    def on_quality_checked(self, message: QualityChecked) -> None:
-        self.quality = message.quality
-        self._refresh_stats()
-
     def on_labels_loaded(self, message: LabelsLoaded) -> None:
         if message.labels:
             self.labels.update(message.labels)
             self._refresh_table()
             self._refresh_detail()
+        self._refresh_quality()
 
     def on_label_saved(self, message: LabelSaved) -> None:
         self.labels[message.transaction_id] = message.verdict.value
         self.notify(f"{message.transaction_id} labelled {message.verdict.value}")
         self._refresh_table()
         self._refresh_detail()
+        self._refresh_quality()
+
+    def _reload_labels(self) -> None:
+        ids = [entry.alert.transaction_id for entry in self.book.newest_first()]
+        if ids:
+            self.load_labels(ids)
+
+    def _refresh_quality(self) -> None:
+        """Precision over the alerts held (their labels were looked up by id)."""
+        held = [entry.alert.transaction_id for entry in self.book.newest_first()]
+        quality = detection_quality(held, self.labels, count_misses=False)
+        quality_or_none = quality if quality.labelled else None
+        if quality_or_none == self.quality:
+            return
+        self.quality = quality_or_none
+        # A lookup can finish while the app is closing and its widgets are gone.
+        with contextlib.suppress(NoMatches):
+            self._refresh_stats()
 
     def on_label_failed(self, message: LabelFailed) -> None:
         self.notify(f"could not label {message.transaction_id}: {message.error}", severity="error")
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
-        self._refresh_detail()
+        with contextlib.suppress(NoMatches):  # the table can go while the app closes
+            self._refresh_detail()
 
     @on(DataTable.RowSelected)
     def _row_selected(self) -> None:
@@ -282,6 +296,11 @@ class FraudConsole(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_rules(self) -> None:
+        from fraudctl.console.rules_screen import RulesScreen
+
+        self.push_screen(RulesScreen(self.book.newest_first(), self.settings.kafka))
 
     def action_filter(self) -> None:
         self.push_screen(FilterScreen(self.alert_filter), self._apply_filter)
@@ -335,7 +354,7 @@ class FraudConsole(App[None]):
         if entry is None:
             self.notify("select an alert to label first", severity="warning")
             return
-        self.save_label(entry.alert.transaction_id, Verdict(verdict))
+        self.save_label(entry.alert, Verdict(verdict))
 
 
 def run_console(settings: Settings, *, backfill: int = 200) -> None:

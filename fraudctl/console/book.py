@@ -8,8 +8,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fraudctl.alerts.model import Alert
-from fraudctl.alerts.stream import StreamEntry
+from foundation.alert_stream import StreamEntry
+from models.contracts.alert import Alert
 
 MINUTE_MS = 60_000
 

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from foundation.alert_stream import StreamEntry
 from fraudctl.alerts.health import PipelineHealth
 from fraudctl.alerts.labels import Verdict
-from fraudctl.alerts.quality import DetectionQuality
-from fraudctl.alerts.stream import StreamEntry
 
 
 @dataclass
@@ -31,11 +30,6 @@ class StreamConnection(Message):
 @dataclass
 class HealthChecked(Message):
     health: PipelineHealth
-
-
-@dataclass
-class QualityChecked(Message):
-    quality: DetectionQuality | None
 
 
 @dataclass

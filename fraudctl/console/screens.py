@@ -20,6 +20,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("/", "filter: user:ID, reason:CODE or any text"),
     ("u", "show only the selected alert's user"),
     ("r", "show only the selected alert's top reason"),
+    ("R", "operator rules and how many alerts each raised"),
     ("escape", "clear the filter"),
     ("space", "pause / resume the live table (nothing is lost)"),
     ("y", "copy the transaction id to the clipboard"),
@@ -44,7 +45,9 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-box"):
             yield Static(Text("fraudctl console — keys", style="bold"))
             yield Static(table)
-            yield Static(Text("Labels go to the Redis hash fraud:labels. Esc closes.", style="dim"))
+            yield Static(
+                Text("Labels are posted to the gateway (POST /labels). Esc closes.", style="dim")
+            )
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(result)

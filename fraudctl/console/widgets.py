@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
+from foundation.alert_stream import StreamEntry
 from fraudctl.alerts.health import PipelineHealth
 from fraudctl.alerts.labels import is_fraud_label
 from fraudctl.alerts.quality import DetectionQuality
-from fraudctl.alerts.stream import StreamEntry
+from models.contracts.rule import rule_id_of
 
 COMPONENTS = ("gateway", "kafka", "flink", "redis")
 
@@ -89,8 +90,11 @@ class StatsPanel(Horizontal):
         text.append("\n")
         text.append("precision ", "bold")
         text.append(_ratio(quality.precision if quality else None))
-        text.append("  recall ", "bold")
-        text.append(_ratio(quality.recall if quality else None))
+        if quality is not None and quality.recall is None:
+            text.append(f" of {quality.labelled:,} labelled", "dim")
+        else:
+            text.append("  recall ", "bold")
+            text.append(_ratio(quality.recall if quality else None))
         text.append("\n")
         if paused:
             text.append(" PAUSED ", "bold black on yellow")
@@ -176,6 +180,9 @@ def detail_renderable(
     threshold = f" (threshold {alert.threshold:.3f})" if alert.threshold is not None else ""
     facts.add_row("score", f"{alert.score:.3f}{threshold}")
     facts.add_row("model", alert.model_version or "n/a")
+    fired = [rule_id_of(reason.code) for reason in alert.reasons]
+    if any(fired):
+        facts.add_row("rules", Text(", ".join(rule for rule in fired if rule)))
     latency = alert.latency_ms
     facts.add_row("latency", f"{latency} ms end to end" if latency is not None else "n/a")
     facts.add_row("label", Text(label or "none (f: fraud, n: false positive)", label_style(label)))

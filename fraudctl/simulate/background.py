@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fraudctl.settings import Settings, settings_env
+from foundation.settings import Settings, settings_env
 
 
 def log_path(settings: Settings) -> Path:

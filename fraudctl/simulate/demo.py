@@ -18,15 +18,20 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from rich.markup import escape
 
+from foundation.alert_stream import AsyncAlertStreamReader
+from foundation.redis_client import async_client
+from foundation.settings import Settings, gateway_auth_headers
 from fraudctl.alerts.health import HealthProber
-from fraudctl.alerts.model import Alert
-from fraudctl.alerts.stream import AsyncAlertStreamReader
-from fraudctl.settings import Settings
-from fraudctl.simulate.feeds import Decision, DecisionFollower
-from fraudctl.simulate.quality import label_of
+from fraudctl.alerts.labels import mirror_labels
+from fraudctl.labels_client import LabelClient, LabelPostError
+from fraudctl.simulate.labels_and_verdicts import DecisionFollower
 from fraudctl.simulate.runner import GatewayUnreachable
 from fraudctl.simulate.sender import GatewaySender, Outcome
+from models.contracts.alert import Alert
+from models.contracts.decision import DecisionRecord as Decision
+from models.contracts.label import Label
 
 SEED_USER = "user-test-123"
 SEED_CARD = "4242-4242-4242-4242"
@@ -91,10 +96,13 @@ async def run_demo(
     run_id = run_id or secrets.token_hex(4)
     timeout_s = timeout_s or settings.simulate.demo_alert_timeout_s
     sender = GatewaySender(
-        gateway_url, connections=2, timeout_s=settings.simulate.request_timeout_s
+        gateway_url,
+        connections=2,
+        timeout_s=settings.simulate.request_timeout_s,
+        auth_headers=gateway_auth_headers(settings),
     )
     cfg = settings.redis
-    client = aioredis.Redis(host=cfg.host, port=cfg.port, socket_connect_timeout=2)
+    client = async_client(cfg, socket_connect_timeout=2)
     decisions = DecisionFollower(settings, lambda txn: txn.endswith(f"-{run_id}"))
     try:
         await _preflight(settings, sender, client, gateway_url, say)
@@ -103,7 +111,7 @@ async def run_demo(
         await asyncio.to_thread(decisions.start)
         pair = demo_transactions(run_id, datetime.now(UTC), user_id)
         sent_at = 0.0
-        for body, pattern in pair:
+        for body, _pattern in pair:
             outcome = await sender.send_one(body)
             sent_at = time.monotonic()
             _report_send(body, outcome, say)
@@ -112,12 +120,12 @@ async def run_demo(
                     f"the gateway did not accept {body['transaction_id']}: "
                     f"{outcome.status} {outcome.error} {outcome.message}".strip()
                 )
-            await client.hset(cfg.labels_key, body["transaction_id"], label_of(pattern))  # type: ignore[misc]
         result = DemoResult(fraud_id=pair[1][0]["transaction_id"])
         say(f"[dim]waiting up to {timeout_s:g} s for the alert on {cfg.alerts_stream} ...[/]")
         await _wait_for_alert(
             reader, decisions, result, {b["transaction_id"] for b, _ in pair}, sent_at, timeout_s
         )
+        await _post_truth(settings, gateway_url, client, pair, say)
         return result
     except (RedisError, OSError) as exc:
         raise DemoFailed(
@@ -127,6 +135,41 @@ async def run_demo(
         await sender.close()
         await client.aclose()
         await asyncio.to_thread(decisions.close)
+
+
+async def _post_truth(
+    settings: Settings,
+    gateway_url: str,
+    client: aioredis.Redis,
+    pair: list[tuple[dict[str, Any], str | None]],
+    say: Say,
+) -> None:
+    """The demo's ground truth, posted as labels like every other (and shown in the console)."""
+    at_ms = time.time_ns() // 1_000_000
+    labels = [
+        Label(
+            transaction_id=body["transaction_id"],
+            label="legit" if pattern is None else "fraud",
+            source="simulator",
+            labelled_at=at_ms,
+            user_id=body["user_id"],
+            merchant_id=body["merchant_id"],
+        )
+        for body, pattern in pair
+    ]
+    poster = LabelClient(
+        gateway_url,
+        timeout_s=settings.simulate.request_timeout_s,
+        auth_headers=gateway_auth_headers(settings),
+    )
+    try:
+        await asyncio.to_thread(poster.post, labels)
+    except LabelPostError as exc:
+        say(f"[yellow]the demo's labels were not posted: {escape(exc.message)}[/]")
+        return
+    finally:
+        await asyncio.to_thread(poster.close)
+    await mirror_labels(client, settings.redis.labels_key, labels)
 
 
 async def _preflight(
@@ -139,7 +182,7 @@ async def _preflight(
             "with `fraudctl up`, or point --gateway at a running gateway."
         )
     if not answer.ok:
-        say(f"[yellow]⚠ the gateway says it is not ready: {answer.detail}[/]")
+        say(f"[yellow]⚠ the gateway says it is not ready: {escape(answer.detail)}[/]")
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
@@ -155,19 +198,23 @@ async def _preflight(
     if not flink.ok:
         say(
             f"[yellow]⚠ the scoring job '{settings.flink.job_name}' is not running "
-            f"({flink.detail}): the alert will not come until it runs. See `fraudctl status`.[/]"
+            f"({escape(flink.detail)}): the alert will not come until it runs. "
+            "See `fraudctl status`.[/]"
         )
 
 
 def _report_send(body: dict[str, Any], outcome: Outcome, say: Say) -> None:
-    what = (
+    what = escape(
         f"{body['transaction_id']}: {body['amount']:,.2f} at {body['merchant_id']}, "
         f"{body['location']} ({body['timestamp']})"
     )
     if outcome.accepted:
         say(f"[green]→ sent[/] {what} [green]202 accepted[/]")
     else:
-        say(f"[red]→ refused[/] {what} [red]{outcome.status} {outcome.error}[/] {outcome.message}")
+        say(
+            f"[red]→ refused[/] {what} [red]{outcome.status} {escape(outcome.error)}[/] "
+            f"{escape(outcome.message)}"
+        )
 
 
 async def _wait_for_alert(

@@ -193,7 +193,7 @@ def render_summary(summary: Summary) -> RenderableType:
             f"  {pattern}",
             f"{row['alerted']:,} of {row['injected']:,} alerted (recall {_share(row['recall'])})",
         )
-    table.add_row("labels", f"{s.labels_recorded:,} recorded in Redis hash {escape(s.labels_key)}")
+    table.add_row("labels", f"{s.labels_recorded:,} posted to topic {escape(s.labels_key)}")
     first, last = s.event_time["first"], s.event_time["last"]
     if first:
         table.add_row("event time", f"{first} → {last}")

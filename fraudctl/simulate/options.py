@@ -12,6 +12,7 @@ from models.patterns import DEFAULT_PATTERNS, PATTERN_NAMES, Pattern
 
 MAX_RATE = 100_000.0
 MAX_USERS = 1_000_000
+MAX_LABEL_DELAY_S = 86_400.0
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _WITH_UNITS = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+")
 _PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -37,6 +38,20 @@ def parse_duration(text: str) -> float:
     if not math.isfinite(total) or total <= 0:
         raise OptionError(f"--duration {text!r} must be longer than zero: use {DURATION_HELP}")
     return total
+
+
+def parse_delay(text: str, flag: str = "--label-delay") -> float:
+    """Seconds in `text` like `parse_duration`, but 0 (no delay) is allowed."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if cleaned in ("0", "0s", "0.0"):
+        return 0.0
+    try:
+        seconds = parse_duration(cleaned)
+    except OptionError:
+        raise OptionError(f"{flag} {text!r} is not a delay: use 0 or {DURATION_HELP}") from None
+    if seconds > MAX_LABEL_DELAY_S:
+        raise OptionError(f"{flag} {text!r} is longer than a day: use at most 24h")
+    return seconds
 
 
 def select_patterns(names: Iterable[str]) -> tuple[Pattern, ...]:
@@ -81,6 +96,7 @@ class SimulateOptions:
     seed: int
     gateway_url: str
     batch_size: int
+    label_delay_s: float = 30.0  # ground truth is posted this long after acceptance
 
     @property
     def pattern_names(self) -> tuple[str, ...]:
@@ -108,6 +124,7 @@ def build_options(
     gateway_url: str,
     batch_size: int,
     max_batch: int,
+    label_delay_s: float = 30.0,
 ) -> SimulateOptions:
     """Check every flag together; raise OptionError with the first problem and its fix."""
     if not math.isfinite(rate) or rate <= 0 or rate > MAX_RATE:
@@ -152,4 +169,5 @@ def build_options(
         seed=seed,
         gateway_url=check_gateway_url(gateway_url),
         batch_size=batch_size,
+        label_delay_s=label_delay_s,
     )

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from fraudctl.alerts.quality import DetectionQuality
 
-LEGIT_LABEL = "legit"  # what `fraud:labels` holds for a genuine transaction
+LEGIT_LABEL = "legit"  # the label of a genuine transaction
 
 
 def label_of(pattern: str | None) -> str:
-    """The value written to `fraud:labels`: the pattern name, or `legit`."""
+    """A transaction's truth as one word: the fraud pattern's name, or `legit`."""
     return pattern if pattern else LEGIT_LABEL
 
 

@@ -1,4 +1,4 @@
-"""One simulate run: generate, send on schedule, record labels, follow alerts, summarise.
+"""One simulate run: generate, send on schedule, post labels, follow alerts, summarise.
 
 The generator is the model engineer's `TrafficGenerator` (same users, habits and fraud
 patterns as training, with this run's seed). Each transaction id gets a per-run suffix,
@@ -12,15 +12,20 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from fraudctl.settings import Settings
-from fraudctl.simulate.feeds import AlertFollower, DecisionFollower, LabelWriter
+from foundation.redis_client import async_client
+from foundation.settings import Settings, gateway_auth_headers
+from fraudctl.alerts.labels import mirror_labels
+from fraudctl.labels_client import LabelClient
+from fraudctl.simulate.labelling import LabelScheduler
+from fraudctl.simulate.labels_and_verdicts import AlertFollower, DecisionFollower
 from fraudctl.simulate.options import SimulateOptions
-from fraudctl.simulate.quality import RunQuality, label_of
+from fraudctl.simulate.quality import RunQuality
 from fraudctl.simulate.schedule import (
     Clock,
     DriveResult,
@@ -40,6 +45,8 @@ from fraudctl.simulate.stats import (
 )
 from fraudctl.simulate.summary import Summary, build_summary
 from fraudctl.simulate.timeline import event_time_start
+from models.contracts.label import Label
+from models.contracts.timestamps import epoch_ms, parse_timestamp
 from models.generator import TrafficGenerator
 
 log = logging.getLogger(__name__)
@@ -65,12 +72,16 @@ class Simulation:
         use_redis: bool = True,
         use_kafka: bool = True,
         run_id: str | None = None,
+        label_client: LabelClient | None = None,
     ) -> None:
         self.options = options
         self.settings = settings
         sim = settings.simulate
         self.sender = sender or GatewaySender(
-            options.gateway_url, connections=sim.connections, timeout_s=sim.request_timeout_s
+            options.gateway_url,
+            connections=sim.connections,
+            timeout_s=sim.request_timeout_s,
+            auth_headers=gateway_auth_headers(settings),
         )
         self.clock = clock or MonotonicClock()
         self.run_id = run_id or secrets.token_hex(4)
@@ -87,7 +98,19 @@ class Simulation:
         self.generator: TrafficGenerator | None = None
         self._use_redis = use_redis
         self._redis = redis_client
-        self._labels: LabelWriter | None = None
+        self._label_client = label_client or LabelClient(
+            options.gateway_url,
+            timeout_s=sim.request_timeout_s,
+            auth_headers=gateway_auth_headers(settings),
+        )
+        self._labels = LabelScheduler(
+            self._label_client.post,
+            clock=self.clock,
+            labelled_at=self._simulated_now_ms,
+            delay_s=options.label_delay_s,
+            batch=min(sim.label_batch, settings.gateway.max_batch),
+            on_posted=self._mirror,
+        )
         self._alerts: AlertFollower | None = None
         self._decisions = DecisionFollower(settings, self.belongs) if use_kafka else None
         self._slots = asyncio.Semaphore(sim.max_in_flight)
@@ -125,28 +148,43 @@ class Simulation:
 
     async def _open_redis(self) -> None:
         if not self._use_redis:
-            self.warnings.append("labels and alerts disabled: no Redis")
+            self.warnings.append("alerts not followed: no Redis")
             return
         cfg = self.settings.redis
         if self._redis is None:
-            self._redis = aioredis.Redis(
-                host=cfg.host, port=cfg.port, socket_connect_timeout=2, socket_timeout=10
-            )
+            self._redis = async_client(cfg, socket_connect_timeout=2, socket_timeout=10)
         try:
             await self._redis.ping()
         except (RedisError, OSError) as exc:
             self.warnings.append(
-                f"cannot reach Redis at {cfg.host}:{cfg.port} ({exc}): labels are not "
-                "recorded and precision/recall are unavailable"
+                f"cannot reach Redis at {cfg.host}:{cfg.port} ({exc}): alerts are not "
+                "followed and precision/recall are unavailable"
             )
             await self._redis.aclose()
             self._redis = None
             return
-        self._labels = LabelWriter(self._redis, cfg.labels_key)
         self._alerts = AlertFollower(
             self._redis, cfg.alerts_stream, self._on_alert, belongs=self.belongs
         )
         await self._alerts.start()
+
+    def _simulated_now_ms(self) -> int:
+        """The run's simulated clock: the event time of the newest transaction sent."""
+        if self._event_last is None:
+            return time.time_ns() // 1_000_000
+        return epoch_ms(parse_timestamp(self._event_last))
+
+    async def _mirror(self, labels: list[Label]) -> None:
+        """Show the labels of this run's alerted transactions in the console (bounded)."""
+        if self._redis is None:
+            return
+        alerted = [label for label in labels if label.transaction_id in self.quality.alerted]
+        if not alerted:
+            return
+        try:
+            await mirror_labels(self._redis, self.settings.redis.labels_key, alerted)
+        except (RedisError, OSError) as exc:
+            log.warning("labels posted but not mirrored to Redis: %s", exc)
 
     def _on_alert(self, transaction_id: str, latency_ms: int | None) -> None:
         self.quality.alert(transaction_id)
@@ -196,8 +234,7 @@ class Simulation:
             self.outcomes.add(outcome.status, outcome.error, outcome.message)
             txn = body["transaction_id"]
             if outcome.accepted:
-                if self._labels is not None:
-                    self._labels.add(txn, label_of(pattern))
+                self._labels.add(txn, pattern is not None, body["user_id"], body["merchant_id"])
             else:
                 self.quality.withdraw(txn, pattern)
         self.gate.observe(outcomes[0])
@@ -207,8 +244,8 @@ class Simulation:
         abort = abort or asyncio.Event()
         feeds_stop = asyncio.Event()
         background = [asyncio.create_task(self._pump_decisions(feeds_stop))]
-        if self._labels is not None:
-            background.append(asyncio.create_task(self._labels.run(feeds_stop)))
+        labels_stop = asyncio.Event()
+        background.append(asyncio.create_task(self._labels.run(labels_stop)))
         if self._alerts is not None:
             background.append(asyncio.create_task(self._alerts.run(feeds_stop)))
         opts = self.options
@@ -226,12 +263,14 @@ class Simulation:
             self.phase = "finishing requests"
             await self._finish_requests(abort)
             await self.gate.close()
-            if self._labels is not None:
-                await self._labels.flush()
             self.phase = "waiting for the job"
             await self._wait_for_pipeline(abort)
+            self.phase = "posting labels"
+            labels_stop.set()  # the periodic poster stops; finish posts the rest
+            await self._labels.finish(0.0 if abort.is_set() else self._label_flush_s)
         finally:
             feeds_stop.set()
+            labels_stop.set()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*background, *self._tasks, return_exceptions=True)
@@ -294,8 +333,14 @@ class Simulation:
                 "`fraudctl status`); frauds among them count as missed"
             )
 
+    @property
+    def _label_flush_s(self) -> float:
+        sim = self.settings.simulate
+        return sim.drain_timeout_s + sim.request_timeout_s
+
     async def _close(self) -> None:
         await self.sender.close()
+        await asyncio.to_thread(self._label_client.close)
         if self._decisions is not None:
             await asyncio.to_thread(self._decisions.close)
         if self._redis is not None:
@@ -331,7 +376,7 @@ class Simulation:
             gate_reason=self.gate.reason if self.gate.is_open else "",
             gate_retry_in_s=self.gate.retry_in_s if self.gate.is_open else None,
             gateway_saturated=len(self._tasks) >= self.settings.simulate.max_in_flight,
-            labels_written=self._labels.written if self._labels else 0,
+            labels_written=self._labels.posted,
             warnings=tuple(warnings),
             event_time=self._event_last,
         )
@@ -348,7 +393,7 @@ class Simulation:
                 f"the gateway was unavailable {self.gate.trips} time(s); "
                 f"{self._drive.skipped} transactions were not sent meanwhile"
             )
-        if self._labels is not None and self._labels.error:
+        if self._labels.error:
             notes.append(self._labels.error)
         if self._drive.behind and not self.waits_for_room:
             notes.append(
@@ -374,8 +419,8 @@ class Simulation:
             alert_latency=self.alert_latency,
             quality=self.quality,
             scored=self.quality.decisions if self._decision_log_on else None,
-            labels_key=self.settings.redis.labels_key,
-            labels_recorded=self._labels.written if self._labels else 0,
+            labels_key=self.settings.kafka.labels_topic,
+            labels_recorded=self._labels.posted,
             event_time=(self._event_first, self._event_last),
             notes=notes,
         )

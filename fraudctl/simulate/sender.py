@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
+from foundation.settings import gateway_auth_headers
 from fraudctl.simulate.stats import ACCEPTED, CONNECTION_LOST, TIMEOUT, UNREACHABLE
 
 _JSON = {"content-type": "application/json"}
@@ -104,8 +105,13 @@ class GatewaySender:
         connections: int = 32,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        auth_headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # The gateway's API key (default: from the process settings' secrets).
+        auth = auth_headers if auth_headers is not None else gateway_auth_headers()
+        self._headers = {**_JSON, **auth}
+        self._bare_headers = auth or None
         # One single-connection pool per connection, handed out from a LIFO queue:
         # httpcore's shared pool rescans every connection (a poll() each) and every queued
         # request on each event, which costs more CPU than the request once it is busy.
@@ -147,7 +153,8 @@ class GatewaySender:
     ) -> tuple[int, bytes]:
         timeout = self._timeout if timeout_s is None else dict.fromkeys(self._timeout, timeout_s)
         request = httpx.Request(
-            method, url, headers=_JSON if content is not None else None, content=content,
+            method, url, headers=self._headers if content is not None else self._bare_headers,
+            content=content,
             extensions={"timeout": timeout},
         )  # fmt: skip
         transport = await self._free.get()

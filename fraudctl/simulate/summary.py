@@ -43,7 +43,7 @@ class Latency:
 class Quality:
     true_positives: int
     false_positives: int
-    false_negatives: int
+    false_negatives: int | None  # None: misses unknown
     precision: float | None
     recall: float | None
 

@@ -1,5 +1,6 @@
 """The local stack: Kafka, Redis, Flink, gateway and dashboard as processes on this host."""
 
+from foundation.flink_rest import FlinkJob
 from fraudctl.stack.errors import (
     HealthCheckFailed,
     JarFetchFailed,
@@ -11,7 +12,6 @@ from fraudctl.stack.errors import (
 from fraudctl.stack.manager import (
     COMPONENT_NAMES,
     ComponentStatus,
-    FlinkJob,
     StackEvent,
     StackManager,
 )

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from fraudctl.settings import Settings, settings_env
+from foundation.flink_rest import FlinkJob
+from foundation.settings import Settings, settings_env
 from fraudctl.stack.errors import HealthCheckFailed, StackError
+from fraudctl.stack.hardening import secret_env, secure_stack
 from fraudctl.stack.manager import (
     ComponentStatus,
     EventSink,
-    FlinkJob,
     Phase,
     StackEvent,
     StackManager,
@@ -245,7 +246,7 @@ class DockerStack:
 
     def compose_env(self) -> dict[str, str]:
         """This process's environment plus the settings, for compose's ${FRAUDCTL_…}."""
-        env = {**os.environ, **settings_env(self.settings)}
+        env = {**os.environ, **settings_env(self.settings), **secret_env(self.settings)}
         for key, value in env.items():
             if key.startswith("FRAUDCTL_") and key.endswith("__HOST") and value == "localhost":
                 env[key] = "127.0.0.1"  # docker publishes on IP addresses only
@@ -267,6 +268,7 @@ class DockerStack:
         """
         if taskmanagers is not None and taskmanagers < 1:
             raise StackError(f"taskmanagers must be at least 1, not {taskmanagers}")
+        secure_stack(self.settings)  # the containers get the state dir's secrets
         compose = self.compose_command()
         argv = [*compose, "up", "--detach", "--remove-orphans"]
         if build:

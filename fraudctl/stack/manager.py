@@ -7,27 +7,29 @@ pid files; `down` stops in reverse order. Nothing here prints: callers get event
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import httpx
-
-from fraudctl.settings import Settings
-from fraudctl.stack.components.base import Component, StackPaths
+from foundation.flink_rest import FlinkJob, FlinkRest, FlinkUnreachable
+from foundation.settings import Settings, settings_env
+from fraudctl.stack.components.base import Component, StackPaths, python_executable
 from fraudctl.stack.components.flink import JobManagerComponent, TaskManagerComponent
 from fraudctl.stack.components.kafka import KafkaComponent
 from fraudctl.stack.components.redis import RedisComponent
 from fraudctl.stack.components.web import DashboardComponent, GatewayComponent
 from fraudctl.stack.errors import HealthCheckFailed, PortInUse, UnknownComponent
+from fraudctl.stack.hardening import secure_stack
 from fraudctl.stack.jars import Jars, ensure_jars
 from fraudctl.stack.prereqs import check_java, check_redis_server
 from fraudctl.stack.process import ManagedProcess, port_owner
+from fraudctl.stack.supervision import JOB, SUPERVISOR, Supervised, read_state
 
 COMPONENT_NAMES = (
     "redis",
@@ -46,7 +48,7 @@ START_WAVES = (
 )
 ALIASES = {"jobmanager": "flink-jobmanager", "taskmanager": "flink-taskmanager"}
 
-State = Literal["healthy", "unhealthy", "stopped", "stale"]
+State = Literal["healthy", "unhealthy", "stopped", "stale", "restarting", "failed"]
 Phase = Literal["checking", "starting", "waiting", "healthy", "already-running", "stopped"]
 
 
@@ -58,6 +60,8 @@ class ComponentStatus:
     url: str | None
     rss_bytes: int
     detail: str | None
+    restarts: int = 0  # by the supervisor, since the stack's state dir was made
+    last_restart_at: float | None = None  # epoch seconds
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,6 @@ class StackEvent:
     component: str
     phase: Phase
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class FlinkJob:
-    job_id: str
-    name: str
-    state: str
 
 
 EventSink = Callable[[StackEvent], None]
@@ -132,6 +129,7 @@ class StackManager:
     def up(self, on_event: EventSink = _ignore, only: list[str] | None = None) -> None:
         """Start what is not running, in dependency order, and wait until each is healthy."""
         self.check_prerequisites()
+        secure_stack(self.settings)  # secrets generated on first up, refused exposure
         names = [self.canonical(n) for n in only] if only else list(COMPONENT_NAMES)
         lock = threading.Lock()
 
@@ -206,8 +204,49 @@ class StackManager:
         on_event(StackEvent(proc.name, "stopped", "" if stopped else "was not running"))
         return stopped
 
+    # -- the supervisor (fraudctl/stack/supervisor.py) -------------------------------------
+    def supervisor_process(self) -> ManagedProcess:
+        return ManagedProcess(SUPERVISOR, self.paths.run, self.paths.logs)
+
+    def start_supervisor(self, *, keep_job: bool = True) -> int:
+        """Leave the supervisor running; its pid. One that gave up on something is replaced
+        (this `up` is the operator's answer to its "failed")."""
+        proc = self.supervisor_process()
+        running = proc.process()
+        if running is not None:
+            gave_up = any(item.state == "failed" for item in read_state(self.paths).items.values())
+            if not gave_up:
+                return int(running.pid)
+            proc.stop(timeout_s=20)
+        proc.clear_stale()
+        argv = [python_executable(), "-m", "fraudctl.stack.supervisor"]
+        if not keep_job:
+            argv.append("--no-job")
+        env = {**os.environ, **settings_env(self.settings)}
+        return proc.start(argv, env, cwd=Path(__file__).resolve().parents[2]).pid
+
+    def stop_supervisor(self, on_event: EventSink = _ignore) -> bool:
+        proc = self.supervisor_process()
+        stopped = proc.stop(timeout_s=20)
+        on_event(StackEvent(SUPERVISOR, "stopped", "" if stopped else "was not running"))
+        return stopped
+
+    def supervisor_status(self) -> dict[str, Any]:
+        """The supervisor's pid and log, and what it knows of the scoring job."""
+        proc = self.supervisor_process()
+        running = proc.process()
+        job = read_state(self.paths).items.get(JOB)
+        return {
+            "running": running is not None,
+            "pid": running.pid if running else None,
+            "log": str(proc.log_file),
+            "scoring_job": asdict(job) if job else None,
+        }
+
     def down(self, on_event: EventSink = _ignore, purge: bool = False) -> None:
-        """Stop every component in reverse order; with purge also delete data and logs."""
+        """Stop the supervisor first (it would restart what is being stopped), then every
+        component in reverse order; with purge also delete data and logs."""
+        self.stop_supervisor(on_event)
         for name in reversed(COMPONENT_NAMES):
             self.stop(name, on_event)
         if purge and self.paths.root.exists():
@@ -216,28 +255,40 @@ class StackManager:
 
     # -- reporting ----------------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
+        """Each component's state; restarts and "restarting"/"failed" come from the
+        supervisor's state file (a "restarting" only while the supervisor runs)."""
+        supervision = read_state(self.paths)
+        supervised = self.supervisor_process().is_running()
         result = []
         for name in COMPONENT_NAMES:
-            proc = self.process(name)
-            comp = self._component_for_status(name)
-            running = proc.process()
-            if running is None:
-                state: State = "stale" if proc.pid_file.exists() else "stopped"
-                detail = "pid file left by a process that is gone" if state == "stale" else None
-                result.append(ComponentStatus(name, state, None, comp.url(), 0, detail))
-                continue
-            reason = comp.probe(proc.log_since_start())
+            item = supervision.items.get(name, Supervised())
             result.append(
-                ComponentStatus(
-                    name,
-                    "healthy" if reason is None else "unhealthy",
-                    running.pid,
-                    comp.url(),
-                    proc.rss_bytes(),
-                    reason,
+                replace(
+                    self._status_of(name, item, supervised),
+                    restarts=item.restarts,
+                    last_restart_at=item.last_restart_at,
                 )
             )
         return result
+
+    def _status_of(self, name: str, item: Supervised, supervised: bool) -> ComponentStatus:
+        proc = self.process(name)
+        comp = self._component_for_status(name)
+        running = proc.process()
+        if item.state == "failed":
+            pid = running.pid if running else None
+            return ComponentStatus(name, "failed", pid, comp.url(), 0, item.detail)
+        if running is None:
+            state: State = "stale" if proc.pid_file.exists() else "stopped"
+            detail = "pid file left by a process that is gone" if state == "stale" else None
+            if supervised and item.state in ("restarting", "down"):
+                state, detail = "restarting", item.detail or "the supervisor restarts it"
+            return ComponentStatus(name, state, None, comp.url(), 0, detail)
+        reason = comp.probe(proc.log_since_start())
+        state = "healthy" if reason is None else "unhealthy"
+        if reason is not None and supervised and item.state == "restarting":
+            state = "restarting"
+        return ComponentStatus(name, state, running.pid, comp.url(), proc.rss_bytes(), reason)
 
     def _component_for_status(self, name: str) -> Component:
         """Like component(), but never fetches jars just to report status."""
@@ -253,14 +304,9 @@ class StackManager:
     def flink_jobs(self) -> list[FlinkJob]:
         """Jobs known to the session cluster (empty when it is down)."""
         try:
-            response = httpx.get(f"{self.settings.flink.rest_url}/jobs/overview", timeout=2)
-            response.raise_for_status()
-        except httpx.HTTPError:
+            return FlinkRest.of(self.settings, timeout_s=2).jobs()
+        except FlinkUnreachable:
             return []
-        return [
-            FlinkJob(job["jid"], job["name"], job["state"])
-            for job in response.json().get("jobs", [])
-        ]
 
     def log_file(self, name: str) -> Path:
         return self.process(name).log_file

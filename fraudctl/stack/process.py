@@ -11,7 +11,9 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,7 +75,8 @@ class ManagedProcess:
         """Start detached (own session), append output to the log file, write the pid file."""
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
+        # A SIGTERM between the fork and the pid file would leave a process nobody tracks.
+        with _signals_held() as unmask, self.log_file.open("ab") as log:
             offset = log.tell()
             log.write(f"\n=== fraudctl: starting {self.name} at {time.ctime()} ===\n".encode())
             log.flush()
@@ -85,18 +88,44 @@ class ManagedProcess:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
+                preexec_fn=unmask,  # the child must not inherit the held signals
             )
-        rec = PidRecord(
-            pid=proc.pid,
-            create_time=psutil.Process(proc.pid).create_time(),
-            started_at=time.time(),
-            log_offset=offset,
-            argv=argv,
-        )
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(rec)))
-        tmp.replace(self.pid_file)
+            rec = PidRecord(
+                pid=proc.pid,
+                create_time=psutil.Process(proc.pid).create_time(),
+                started_at=time.time(),
+                log_offset=offset,
+                argv=argv,
+            )
+            tmp = self.pid_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(rec)))
+            tmp.replace(self.pid_file)
         return rec
+
+    def orphans(self) -> list[psutil.Process]:
+        """Survivors of a dead process's group (e.g. the JVM under a killed launch script):
+        processes in the process group the pid file names, started no earlier than it."""
+        rec = self.record()
+        if rec is None or self.is_running():
+            return []
+        found = []
+        for candidate in psutil.process_iter(["pid", "create_time"]):
+            with contextlib.suppress(psutil.Error, OSError):
+                if candidate.info["create_time"] + 1.0 < rec.create_time:
+                    continue
+                if candidate.status() == psutil.STATUS_ZOMBIE or candidate.pid == os.getpid():
+                    continue
+                if os.getpgid(candidate.pid) == rec.pid:
+                    found.append(candidate)
+        return found
+
+    def kill_orphans(self) -> int:
+        """SIGKILL what `orphans()` finds (they would hold the ports); how many there were."""
+        found = self.orphans()
+        for proc in found:
+            _kill_quietly(proc)
+        psutil.wait_procs(found, timeout=5)
+        return len(found)
 
     def stop(self, timeout_s: float = 20.0) -> bool:
         """SIGTERM the process group, SIGKILL after the timeout. True if something was stopped."""
@@ -114,14 +143,6 @@ class ManagedProcess:
             psutil.wait_procs(alive, timeout=5)
         self.pid_file.unlink(missing_ok=True)
         return True
-
-    def kill(self) -> None:
-        """SIGKILL the whole group at once (used by tests that simulate a crash)."""
-        proc = self.process()
-        if proc is not None:
-            group = _group_members(proc)
-            _signal_group(proc.pid, signal.SIGKILL)
-            psutil.wait_procs(group, timeout=10)
 
     def rss_bytes(self) -> int:
         """Resident memory of the process and its children."""
@@ -155,6 +176,25 @@ class ManagedProcess:
         except OSError:
             return "(no log yet)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[Callable[[], None] | None]:
+    """Hold SIGTERM/SIGINT (delivered on exit of the block) in the main thread; yields what
+    a child must run to get the previous mask back (None when nothing was held)."""
+    held = {signal.SIGTERM, signal.SIGINT}
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+
+    def unmask() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    try:
+        yield unmask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _group_members(proc: psutil.Process) -> list[psutil.Process]:

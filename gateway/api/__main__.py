@@ -6,7 +6,7 @@ import argparse
 
 import uvicorn
 
-from fraudctl.settings import get_settings
+from foundation.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> None:

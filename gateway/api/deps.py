@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 
-from fraudctl.settings import Settings
+from foundation.settings import Settings
 from gateway.api.errors import RequestRejected
 from gateway.api.ingest import TransactionIngest
 from gateway.api.metrics import GatewayMetrics

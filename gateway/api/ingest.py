@@ -1,8 +1,9 @@
 """Validate, mask, encode, produce: the one path every transaction takes.
 
 Both endpoints use it, so a transaction is judged the same way alone or in a batch. Only
-`TransactionIn` objects that passed every check are encoded, and the encoding drops the
-card number for its last four digits and fingerprint, so nothing invalid and no full
+`TransactionIn` objects that passed every check are encoded, as the shared
+`models.contracts.transaction.Transaction` record the job parses, and the encoding drops
+the card number for its last four digits and fingerprint, so nothing invalid and no full
 card number can reach `producer.produce_many`.
 """
 
@@ -13,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import orjson
 from pydantic import ValidationError
 
-from gateway.api.cards import CardMasker
 from gateway.api.metrics import GatewayMetrics
 from gateway.api.producer import ProduceFailure, TransactionProducer
-from gateway.api.schemas import FIELD_HINTS, KafkaTransaction, TransactionIn, ValidationLimits
+from gateway.api.schemas import FIELD_HINTS, TransactionIn, ValidationLimits
 from gateway.api.validation import ID_MAX_LENGTH, FieldError, field_errors
+from models.contracts.card import CardMasker
+from models.contracts.transaction import Transaction
 
 _NOT_AN_OBJECT: Final = (
     "must be a JSON object with the transaction's fields, e.g. "
@@ -45,16 +46,6 @@ class Outcome:
         if self.errors:
             return 422
         return 503 if self.failure is not None else 202
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def iso_utc(moment: Any) -> str:
-    """ISO-8601 in UTC with a 'Z', e.g. 2025-07-15T10:00:00Z."""
-    text: str = moment.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def rejection_reason(errors: Sequence[FieldError]) -> str:
@@ -94,22 +85,21 @@ class TransactionIngest:
     def encode(self, tx: TransactionIn, received_at: int) -> tuple[bytes, bytes]:
         """(key, value) for Kafka: key = user_id, value = the masked, normalised record."""
         card = self._masker.mask(tx.card_number)
-        record: KafkaTransaction = {
-            "transaction_id": tx.transaction_id,
-            "user_id": tx.user_id,
-            "card_last4": card.last4,
-            "card_fingerprint": card.fingerprint,
-            "amount": tx.amount,
-            "currency": tx.currency,
-            "timestamp": iso_utc(tx.timestamp),
-            "merchant_id": tx.merchant_id,
-            "location": tx.location,
-            "received_at": received_at,
-        }
-        if tx.latitude is not None and tx.longitude is not None:
-            record["latitude"] = tx.latitude
-            record["longitude"] = tx.longitude
-        return tx.user_id.encode(), orjson.dumps(record)
+        record = Transaction(
+            transaction_id=tx.transaction_id,
+            user_id=tx.user_id,
+            card_last4=card.last4,
+            card_fingerprint=card.fingerprint,
+            amount=tx.amount,
+            currency=tx.currency,
+            merchant_id=tx.merchant_id,
+            location=tx.location,
+            timestamp=tx.timestamp,
+            latitude=tx.latitude,
+            longitude=tx.longitude,
+            received_at=received_at,
+        )
+        return record.kafka_key, record.to_json()
 
     async def ingest_one(self, payload: Any, received_at: int) -> Outcome:
         return (await self.ingest_many([payload], received_at))[0]

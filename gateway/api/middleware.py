@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.errors import rejection
 from gateway.api.metrics import GatewayMetrics
-
-KNOWN_ROUTES: Final = frozenset(
-    {"/transaction", "/transactions", "/healthz", "/livez", "/metrics", "/docs", "/openapi.json"}
-)
 
 
 class _BodyTooLarge(Exception):
@@ -71,24 +65,51 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
+def fixed_route_paths(app: object) -> frozenset[str]:
+    """The app's paths without parameters (e.g. /transaction, /health, /docs): the documented
+    API paths (included routers' routes are only listed there) and the top-level routes."""
+    paths = {getattr(route, "path", None) for route in getattr(app, "routes", ())}
+    openapi = getattr(app, "openapi", None)
+    if callable(openapi):
+        paths.update(openapi().get("paths", {}))
+    return frozenset(p for p in paths if isinstance(p, str) and "{" not in p)
+
+
+def route_label(scope: Scope, fixed_paths: frozenset[str]) -> str:
+    """The matched route's template, else the path when it is one of `fixed_paths` (a 413
+    is answered before routing), else "other".
+
+    Templates, never raw paths, so unknown URLs cannot grow the number of series; a new
+    router's routes are counted without changes here.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    path = scope["path"]
+    return path if path in fixed_paths else "other"
+
+
 class RequestMetrics:
     """Count every HTTP answer by method, route and status."""
 
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._fixed_paths: frozenset[str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        route = path if path in KNOWN_ROUTES else "other"
+        if self._fixed_paths is None:  # the routes are all known once requests arrive
+            self._fixed_paths = fixed_route_paths(scope.get("app"))
+        fixed_paths = self._fixed_paths
         method = scope["method"]
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.metrics.count_request(method, route, message["status"])
+                label = route_label(scope, fixed_paths)
+                self.metrics.count_request(method, label, message["status"])
             await send(message)
 
         await self.app(scope, receive, counting_send)

@@ -187,6 +187,12 @@ class KafkaTransactionProducer:
         self, records: Sequence[tuple[bytes, bytes]]
     ) -> list[ProduceFailure | None]:
         """Queue the records, await the broker's confirmation; one outcome per record."""
+        return await self.produce_to(self._topic, records)
+
+    async def produce_to(
+        self, topic: str, records: Sequence[tuple[bytes, bytes]]
+    ) -> list[ProduceFailure | None]:
+        """`produce_many` to another topic of the same broker (the labels), same guarantees."""
         if not records:
             return []
         refusal = self._refusal()
@@ -198,15 +204,17 @@ class KafkaTransactionProducer:
         producer = self._producer
         if not self._pump_busy:
             self._schedule_pump(busy=True)  # also drains the queue if it fills up below
-        topic, report = self._topic, self._on_delivery
+        report = self._on_delivery
         for index, (key, value) in enumerate(records):
             try:  # the common case, inline: the queue has room
                 producer.produce(topic, value, key, on_delivery=partial(report, pending, index))
                 continue
             except BufferError:
-                failure = await self._enqueue(producer, pending, index, key, value, deadline)
+                failure = await self._enqueue(
+                    producer, topic, pending, index, (key, value), deadline
+                )
             except KafkaException as exc:
-                failure = self._failure_from(exc.args[0])
+                failure = self._failure_from(exc.args[0], topic)
             if failure is not None:
                 pending.settle(index, failure)
         if not pending.future.done():
@@ -222,18 +230,19 @@ class KafkaTransactionProducer:
     async def _enqueue(
         self,
         producer: Any,
+        topic: str,
         pending: _Pending,
         index: int,
-        key: bytes,
-        value: bytes,
+        record: tuple[bytes, bytes],
         deadline: float,
     ) -> ProduceFailure | None:
         """Hand one record to librdkafka, waiting (bounded) while its local queue is full."""
         loop = asyncio.get_running_loop()
         on_delivery = partial(self._on_delivery, pending, index)
+        key, value = record
         while True:
             try:
-                producer.produce(self._topic, value, key, on_delivery=on_delivery)
+                producer.produce(topic, value, key, on_delivery=on_delivery)
                 return None
             except BufferError:
                 if loop.time() >= deadline:
@@ -244,7 +253,7 @@ class KafkaTransactionProducer:
                     )
                 await asyncio.sleep(_QUEUE_RETRY_S)
             except KafkaException as exc:
-                return self._failure_from(exc.args[0])
+                return self._failure_from(exc.args[0], topic)
 
     def _refusal(self) -> ProduceFailure | None:
         if self._closing or self._producer is None:
@@ -266,7 +275,7 @@ class KafkaTransactionProducer:
             "transaction was not accepted: retry later",
         )
 
-    def _failure_from(self, err: KafkaError) -> ProduceFailure:
+    def _failure_from(self, err: KafkaError, topic: str | None = None) -> ProduceFailure:
         code = err.code()
         if code == KafkaError._MSG_TIMED_OUT:
             return self._not_confirmed()
@@ -278,7 +287,7 @@ class KafkaTransactionProducer:
         if code in (KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART):
             return ProduceFailure(
                 "topic_missing",
-                f"topic {self._topic!r} does not exist on the broker: create it "
+                f"topic {topic or self._topic!r} does not exist on the broker: create it "
                 "(`fraudctl up` does) and retry",
             )
         if code == KafkaError._QUEUE_FULL:
@@ -318,7 +327,8 @@ class KafkaTransactionProducer:
                 self._mark_broker(up=True, why="a write was confirmed")
             pending.settle(index, None)
         else:
-            pending.settle(index, self._failure_from(err))
+            topic = _msg.topic() if _msg is not None else None
+            pending.settle(index, self._failure_from(err, topic))
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():

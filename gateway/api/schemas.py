@@ -1,15 +1,14 @@
 """What goes in, what comes out, and what goes to Kafka.
 
-Three layers: `TransactionIn` is the request body (strict, unknown fields rejected); the
-response models document the answers in /docs; `KafkaTransaction` is the normalised
-record on the `transactions` topic, in which the card number is already reduced to its
-last four digits and a keyed fingerprint.
+`TransactionIn` is the request body (strict, unknown fields rejected); the response
+models document the answers in /docs. What goes to Kafka is not defined here: it is
+`models.contracts.transaction.Transaction`, the record the job reads back.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -60,6 +59,7 @@ class ValidationLimits(BaseModel):
     """Settings-dependent bounds, passed to validation as context."""
 
     max_amount: float = 1_000_000.0
+    max_future_skew_s: int = 300
 
 
 class TransactionIn(BaseModel):
@@ -101,6 +101,7 @@ class TransactionIn(BaseModel):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> TransactionIn:
         limits = info.context if isinstance(info.context, ValidationLimits) else _DEFAULT_LIMITS
+        check.check_future_skew(self.timestamp, limits.max_future_skew_s)
         if self.amount > limits.max_amount:
             raise PydanticCustomError(
                 "amount_too_large",
@@ -125,23 +126,6 @@ class TransactionIn(BaseModel):
 
 
 _DEFAULT_LIMITS: Final = ValidationLimits()
-
-
-class KafkaTransaction(TypedDict):
-    """The record on topic `transactions` (JSON, key = user_id). No full card number."""
-
-    transaction_id: str
-    user_id: str
-    card_last4: str
-    card_fingerprint: str
-    amount: float
-    currency: str
-    timestamp: str
-    merchant_id: str
-    location: str
-    received_at: int
-    latitude: NotRequired[float]
-    longitude: NotRequired[float]
 
 
 class FieldErrorOut(BaseModel):

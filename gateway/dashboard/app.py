@@ -12,17 +12,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 
-from fraudctl.alerts.stream import check_stream_id
-from fraudctl.settings import Settings, get_settings
-from gateway.dashboard.feed import ClientFeed, StatsCache
+from foundation.alert_stream import check_stream_id
+from foundation.exposure import check_exposure
+from foundation.redis_client import async_client
+from foundation.settings import Settings, get_settings
+from gateway.dashboard.access import COOKIE, DashboardAccess, HostAllowList
+from gateway.dashboard.client_feed import ClientFeed, StatsCache
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -37,23 +38,19 @@ SECURITY_HEADERS = {
 }
 
 
-def same_origin(websocket: WebSocket) -> bool:
-    """Refuse pages from other sites (a browser always sends Origin on a WebSocket)."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True  # not a browser: curl, tests, scripts on this host
-    return urlsplit(origin).netloc == websocket.headers.get("host", "")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     stream = settings.redis.alerts_stream
+    cfg = settings.dashboard
+    check_exposure("dashboard", cfg.host, cfg.require_auth, "dashboard")
+    access = DashboardAccess(cfg)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.Redis(
-            host=settings.redis.host,
-            port=settings.redis.port,
+        client = async_client(
+            settings.redis,
+            # One connection per open socket (each blocks on XREAD) plus stats and /healthz.
+            max_connections=cfg.max_connections + 4,
             decode_responses=True,
             socket_connect_timeout=1.0,
             socket_timeout=5.0,  # longer than the 1 s XREAD BLOCK
@@ -67,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="fraudctl dashboard", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(HostAllowList, access=access)
 
     @app.middleware("http")
     async def security_headers(
@@ -76,8 +74,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def page(request: Request) -> Response:
+        if not access.token_ok(request.headers, request.query_params, request.cookies):
+            return PlainTextResponse(
+                "this dashboard needs its token: open the URL that `fraudctl secrets show "
+                "dashboard_token` prints (it ends in ?token=...)\n",
+                status_code=401,
+            )
+        if "token" in request.query_params:  # keep it out of the address bar and history
+            response: Response = RedirectResponse("/", status_code=303)
+            response.set_cookie(
+                COOKIE, access.cookie_value(), httponly=True, samesite="strict", path="/"
+            )
+            return response
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.get("/healthz")
@@ -92,9 +102,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.websocket("/ws")
     async def alerts_socket(websocket: WebSocket) -> None:
-        if not same_origin(websocket):
+        if not access.origin_allowed(websocket.headers.get("origin")):
             await websocket.close(code=1008, reason="cross-origin connections are refused")
             return
+        if not access.token_ok(websocket.headers, websocket.query_params, websocket.cookies):
+            await websocket.close(code=1008, reason="the dashboard token is missing or wrong")
+            return
+        if not access.try_open_socket():
+            await websocket.accept()  # accepted first, so the page can read why
+            await websocket.close(
+                code=1013,
+                reason=f"too many dashboard connections (limit {cfg.max_connections})",
+            )
+            return
+        try:
+            await _feed_socket(websocket)
+        finally:
+            access.socket_closed()
+
+    async def _feed_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         after = websocket.query_params.get("after") or None
         if after is not None:

@@ -20,10 +20,11 @@ from typing import Any
 
 import redis
 
+from foundation.redis_client import sync_client
+from foundation.settings import Settings, get_settings
 from fraudctl.alerts import alert_fields
 from fraudctl.console.app import FraudConsole
 from fraudctl.console.widgets import AlertTable
-from fraudctl.settings import Settings, get_settings
 from tests.browser.cdp import Browser
 from tests.fixtures.alerts import make_alert
 from tests.fixtures.dashboard_server import DashboardServer
@@ -130,7 +131,7 @@ def main() -> None:
             own_dashboard.start()
             settings = Settings(redis={"port": own_redis.port})
             dashboard_url = own_dashboard.url
-        client = redis.Redis(host=settings.redis.host, port=settings.redis.port)
+        client = sync_client(settings.redis)
         seed(client, settings, demo_alerts(args.alerts, int(time.time() * 1000)))
         client.close()
         with tempfile.TemporaryDirectory() as tmp:

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from flink_job.feed import TopicTail
+from flink_job.topic_clients import TopicTail
 from fraudctl.jobs import JobInfo
 from fraudctl.stack import StackManager
 from tests.fixtures.job import AlertLog, seed_body, wait_for_decisions

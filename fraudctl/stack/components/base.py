@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from fraudctl.settings import Settings
+from foundation.settings import Settings
 
 
 @dataclass(frozen=True)

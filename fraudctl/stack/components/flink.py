@@ -11,8 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
-import httpx
-
+from foundation.flink_rest import FlinkRest, FlinkUnreachable
+from foundation.settings import settings_env
 from fraudctl.stack.components.base import Component, python_executable
 from fraudctl.stack.jars import Jars
 from fraudctl.stack.prereqs import check_java
@@ -92,7 +92,9 @@ class _FlinkProcess(Component):
             "parallelism": {"default": 1},
             "heartbeat": {"interval": 5000, "timeout": 20000},
             "io": {"tmp": {"dirs": str(data / "tmp")}},
-            "web": {"upload": {"dir": str(data / "web-upload")}},
+            # REST binds loopback (above). `flink run` submits through POST /jobs, which
+            # carries its own jars, so the web UI's jar upload and run stay off.
+            "web": {"upload": {"dir": str(data / "web-upload")}, "submit": {"enable": False}},
             "execution": {
                 "checkpointing": {
                     "dir": f"file://{data / 'checkpoints'}",
@@ -110,6 +112,8 @@ class _FlinkProcess(Component):
 
     def env(self) -> dict[str, str]:
         env = super().env()
+        # The job's Python (inside the TaskManager) reads Redis credentials from the settings.
+        env.update(settings_env(self.settings))
         env.update(
             FLINK_CONF_DIR=str(self.conf_dir),
             FLINK_LIB_DIR=str(self.lib_dir),
@@ -143,11 +147,9 @@ class JobManagerComponent(_FlinkProcess):
 
     def probe(self, log_since_start: str) -> str | None:
         try:
-            response = httpx.get(f"{self.settings.flink.rest_url}/overview", timeout=2)
-        except httpx.HTTPError as exc:
+            FlinkRest.of(self.settings, timeout_s=2).overview()
+        except FlinkUnreachable as exc:
             return f"REST API not answering: {exc}"
-        if response.status_code != 200:
-            return f"REST /overview answered {response.status_code}"
         return None
 
     def url(self) -> str | None:

@@ -6,10 +6,11 @@ import base64
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from foundation.kafka_topics import KafkaTopicError, admin_client, ensure_topics, pipeline_topics
 from fraudctl.stack.components.base import Component
 from fraudctl.stack.errors import StackError
 from fraudctl.stack.jars import Jars
@@ -141,14 +142,8 @@ class KafkaComponent(Component):
     def argv(self) -> list[str]:
         return [*self._java_prefix(), "kafka.Kafka", str(self.server_properties)]
 
-    def _admin(self) -> AdminClient:
-        return AdminClient(
-            {
-                "bootstrap.servers": self.settings.kafka.bootstrap,
-                "socket.timeout.ms": 2000,
-                "log_level": 0,  # connection-refused noise while probing a booting broker
-            }
-        )
+    def _admin(self) -> Any:
+        return admin_client(self.settings.kafka.bootstrap, timeout_s=2.0)
 
     def probe(self, log_since_start: str) -> str | None:
         try:
@@ -160,23 +155,12 @@ class KafkaComponent(Component):
         return None
 
     def after_healthy(self) -> None:
+        """Create the pipeline's topics (auto-creation is off: a typo must not make one)."""
         cfg = self.settings.kafka
-        admin = self._admin()
-        existing = admin.list_topics(timeout=5).topics
-        wanted = [cfg.transactions_topic, cfg.dlq_topic, cfg.scores_topic]
-        new = [
-            NewTopic(name, num_partitions=cfg.partitions, replication_factor=1)
-            for name in wanted
-            if name not in existing
-        ]
-        if not new:
-            return
-        for name, future in admin.create_topics(new, operation_timeout=10).items():
-            try:
-                future.result(timeout=15)
-            except KafkaException as exc:
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise StackError(f"creating topic {name} failed: {exc}") from exc
+        try:
+            ensure_topics(cfg.bootstrap, pipeline_topics(cfg), admin=self._admin())
+        except KafkaTopicError as error:
+            raise StackError(str(error)) from None
 
     def url(self) -> str | None:
         return f"kafka://{self.settings.kafka.bootstrap}"

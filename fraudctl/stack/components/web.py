@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import httpx
 
-from fraudctl.settings import settings_env
+from foundation.settings import settings_env
 from fraudctl.stack.components.base import Component, python_executable
 
 
@@ -48,6 +50,17 @@ class GatewayComponent(_UvicornApp):
     def _where(self) -> tuple[str, int, str, int]:
         cfg = self.settings.gateway
         return cfg.host, cfg.port, cfg.app, cfg.workers
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        # Several workers share their metrics through files in a directory that must start empty.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if self.settings.gateway.workers > 1:
+            shared = self.paths.data("gateway") / "prometheus-multiproc"
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+        return env
 
     def url(self) -> str | None:
         return self.settings.gateway.url

@@ -1,4 +1,5 @@
-"""GET /healthz (is the broker taking writes?) and GET /livez (is this process serving?)."""
+"""GET /healthz (is the broker taking writes?), GET /livez (is this process serving?) and
+GET /health, the original system's answer, kept byte-for-byte for its clients."""
 
 from __future__ import annotations
 
@@ -37,3 +38,25 @@ async def healthz(producer: ProducerDep, settings: SettingsDep) -> Response:
 @router.get("/livez", summary="Liveness: the process answers (does not touch the broker)")
 async def livez() -> dict[str, str]:
     return {"status": "alive"}
+
+
+@router.get(
+    "/health",
+    summary="The original system's health answer (always 200; see /healthz for details)",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {"api_status": "ok", "kafka_status": "connected"},
+                }
+            },
+            "description": "`kafka_status` is `connected` or `disconnected`.",
+        }
+    },
+)
+async def health(producer: ProducerDep, settings: SettingsDep) -> dict[str, str]:
+    check = await producer.check_broker(settings.gateway.health_timeout_s)
+    return {
+        "api_status": "ok",
+        "kafka_status": "connected" if check.reachable else "disconnected",
+    }

@@ -7,9 +7,10 @@ from typing import Any, Final
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from foundation.clock import now_ms
 from gateway.api.deps import IngestDep, JsonBody, SettingsDep
 from gateway.api.errors import RETRY_AFTER_S, RequestRejected, json_response, rejection
-from gateway.api.ingest import Outcome, now_ms
+from gateway.api.ingest import Outcome
 from gateway.api.schemas import (
     Accepted,
     BatchResult,

@@ -9,9 +9,9 @@ from fraudctl.alerts import (
     AlertStreamReader,
     LabelStore,
     QualityTracker,
-    Verdict,
     alert_fields,
 )
+from models.contracts.label import Label
 from tests.fixtures.alerts import make_alert
 
 pytestmark = pytest.mark.integration
@@ -71,16 +71,20 @@ def test_malformed_entries_are_skipped_and_counted(redis_client: redis.Redis) ->
     assert reader.last_error is not None and "user_id" in reader.last_error
 
 
-def test_labels_and_detection_quality(redis_client: redis.Redis) -> None:
+def test_label_mirror_and_detection_quality_of_shown_alerts(redis_client: redis.Redis) -> None:
     add(redis_client, 0, 1, 2)
     store = LabelStore(redis_client, "fraud:labels")
-    store.set_verdict("txn_00000", Verdict.CONFIRMED_FRAUD)
-    store.set_verdict("txn_00001", Verdict.FALSE_POSITIVE)
-    redis_client.hset("fraud:labels", "txn_missed", "card_testing")  # simulator ground truth
-    redis_client.hset("fraud:labels", "txn_fine", "legit")
+    at = 1_752_573_600_000
+    store.record(
+        [
+            Label("txn_00000", "fraud", "analyst", at),
+            Label("txn_00001", "legit", "analyst", at),
+            Label("txn_missed", "fraud", "simulator", at),
+        ]
+    )
     assert store.get_many(["txn_00000", "txn_00002"]) == {"txn_00000": "confirmed_fraud"}
-    quality = QualityTracker(redis_client, STREAM, "fraud:labels").refresh()
-    assert (quality.true_positives, quality.false_positives, quality.false_negatives) == (1, 1, 1)
-    assert quality.precision == 0.5 and quality.recall == 0.5
-    with pytest.raises(ValueError, match="select an alert"):
-        store.set_verdict("", Verdict.CONFIRMED_FRAUD)
+    shown = [e.alert.transaction_id for e in AlertStreamReader(redis_client, STREAM).backfill(10)]
+    quality, labels = QualityTracker(store).refresh(shown)
+    assert labels == {"txn_00000": "confirmed_fraud", "txn_00001": "false_positive"}
+    assert (quality.true_positives, quality.false_positives) == (1, 1)
+    assert quality.precision == 0.5 and quality.recall is None  # misses need every label

@@ -7,11 +7,11 @@ import time
 
 import httpx
 import pytest
-import redis
 from websockets.sync.client import connect
 
+from foundation.redis_client import sync_client
+from foundation.settings import Settings
 from fraudctl.alerts import HealthProber, alert_fields
-from fraudctl.settings import Settings
 from fraudctl.stack import StackManager
 from tests.fixtures.alerts import make_alert
 
@@ -42,7 +42,7 @@ def test_stack_runs_the_dashboard_with_the_alert_feed(
     assert health["status"] == "ok" and health["redis"] == "up"
     page = httpx.get(stack_settings.dashboard.url, timeout=5)
     assert "Real-Time Fraud Detection Dashboard" in page.text
-    client = redis.Redis(port=stack_settings.redis.port, decode_responses=True)
+    client = sync_client(stack_settings.redis, decode_responses=True)
     stream = stack_settings.redis.alerts_stream
     before = client.xlen(stream)
     client.xadd(stream, alert_fields(make_alert(0, transaction_id="txn_console_on_stack")))

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 import pytest
 import redis
 
+from foundation.settings import Settings
 from fraudctl.alerts import alert_fields
 from fraudctl.console.app import FraudConsole
 from fraudctl.console.widgets import AlertTable, HealthBar
-from fraudctl.settings import Settings
 from tests.console_helpers import plain, table_transactions, wait_until
 from tests.fixtures.alerts import make_alert
 from tests.fixtures.redis_server import RedisServer, free_port
+from tests.unit.simulate.http_gateway import HttpGateway, serve
 
 pytestmark = pytest.mark.integration
 
@@ -22,19 +23,22 @@ STREAM = "fraud:alerts"
 LABELS = "fraud:labels"
 
 
-def settings_for(server: RedisServer) -> Settings:
+def settings_for(server: RedisServer, gateway_port: int | None = None) -> Settings:
     # Nothing listens on the other ports: their probes fail fast and show "down".
     return Settings(
         redis={"port": server.port},
-        gateway={"port": free_port()},
+        gateway={"port": gateway_port or free_port()},
         flink={"rest_port": free_port()},
         kafka={"port": free_port()},
     )
 
 
 @asynccontextmanager
-async def running_console(server: RedisServer, **options: object) -> AsyncIterator[tuple]:
-    app = FraudConsole(settings_for(server), health_interval_s=0.5, **options)  # type: ignore[arg-type]
+async def running_console(
+    server: RedisServer, gateway_port: int | None = None, **options: object
+) -> AsyncIterator[tuple]:
+    settings = settings_for(server, gateway_port)
+    app = FraudConsole(settings, health_interval_s=0.5, **options)  # type: ignore[arg-type]
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: app.stream_up is True)
@@ -109,20 +113,47 @@ async def test_filter_by_user_and_by_reason(
         assert redis_client.xlen(STREAM) == 8
 
 
-async def test_labelling_writes_the_verdict_to_redis(
+async def test_labelling_posts_the_label_and_mirrors_it(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
     redis_client.xadd(STREAM, alert_fields(make_alert(0)))
     redis_client.xadd(STREAM, alert_fields(make_alert(1)))
+    gateway = HttpGateway()
+    with serve(gateway) as url:
+        port = int(url.rsplit(":", 1)[1])
+        async with running_console(redis_server, port) as (app, pilot):
+            await wait_until(pilot, lambda: app.query_one(AlertTable).row_count == 2)
+            await pilot.press("f")
+            await wait_until(pilot, lambda: redis_client.get(f"{LABELS}:txn_00001") is not None)
+            assert redis_client.get(f"{LABELS}:txn_00001") == "confirmed_fraud"
+            await pilot.press("down", "n")
+            await wait_until(pilot, lambda: redis_client.get(f"{LABELS}:txn_00000") is not None)
+            assert redis_client.get(f"{LABELS}:txn_00000") == "false_positive"
+            await wait_until(
+                pilot, lambda: "false_positive" in plain(app.query_one("#detail-body"))
+            )
+    first, second = gateway.labels
+    alert = make_alert(1)
+    assert (first["transaction_id"], first["label"], first["source"]) == (
+        "txn_00001", "fraud", "analyst",
+    )  # fmt: skip
+    assert (first["user_id"], first["merchant_id"]) == (alert["user_id"], alert["merchant_id"])
+    assert (second["transaction_id"], second["label"]) == ("txn_00000", "legit")
+    assert redis_client.type(LABELS) == "none"  # no ever-growing hash
+
+
+async def test_labelling_without_a_gateway_says_so_and_stores_nothing(
+    redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    redis_client.xadd(STREAM, alert_fields(make_alert(0)))
     async with running_console(redis_server) as (app, pilot):
-        await wait_until(pilot, lambda: app.query_one(AlertTable).row_count == 2)
+        await wait_until(pilot, lambda: app.query_one(AlertTable).row_count == 1)
         await pilot.press("f")
-        await wait_until(pilot, lambda: redis_client.hget(LABELS, "txn_00001") is not None)
-        assert redis_client.hget(LABELS, "txn_00001") == "confirmed_fraud"
-        await pilot.press("down", "n")
-        await wait_until(pilot, lambda: redis_client.hget(LABELS, "txn_00000") is not None)
-        assert redis_client.hget(LABELS, "txn_00000") == "false_positive"
-        await wait_until(pilot, lambda: "false_positive" in plain(app.query_one("#detail-body")))
+        await wait_until(
+            pilot,
+            lambda: any("could not label" in str(n.message) for n in app._notifications),
+        )
+    assert redis_client.keys(f"{LABELS}*") == []
 
 
 async def test_pause_holds_new_alerts_until_resumed(

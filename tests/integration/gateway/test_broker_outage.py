@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fraudctl.settings import Settings
+from foundation.settings import Settings
 from fraudctl.stack import StackManager
 from tests.fixtures.stack import make_stack_settings
 from tests.integration.gateway.topic import end_offsets, read_between
@@ -53,6 +53,16 @@ def _post(client: httpx.Client, transaction_id: str) -> tuple[httpx.Response, fl
     return response, time.monotonic() - started
 
 
+def _seed_health(client: httpx.Client) -> str:
+    """GET /health as the original system answered it: always 200, Kafka's state inside."""
+    response = client.get("/health")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert list(answer) == ["api_status", "kafka_status"]
+    assert answer["api_status"] == "ok"
+    return str(answer["kafka_status"])
+
+
 def test_broker_down_gives_bounded_503s_and_recovery_needs_no_restart(
     private_stack: StackManager,
 ) -> None:
@@ -66,6 +76,7 @@ def test_broker_down_gives_bounded_503s_and_recovery_needs_no_restart(
 
     before, _elapsed = _post(client, f"before-{run}")
     assert before.status_code == 202, before.text
+    assert _seed_health(client) == "connected"
 
     private_stack.stop("kafka")
     refused: list[str] = []  # answered 503 while the broker was down
@@ -81,6 +92,7 @@ def test_broker_down_gives_bounded_503s_and_recovery_needs_no_restart(
     health = client.get("/healthz")
     assert health.status_code == 503
     assert health.json()["broker_reachable"] is False
+    assert _seed_health(client) == "disconnected"
     time.sleep(PRODUCE_TIMEOUT_S + 1)  # anything still queued has now expired
 
     private_stack.start("kafka")
@@ -97,6 +109,7 @@ def test_broker_down_gives_bounded_503s_and_recovery_needs_no_restart(
     assert response.status_code == 202, "the gateway did not recover within 60 s"
     assert gateway.record().pid == gateway_pid  # type: ignore[union-attr]
     assert client.get("/healthz").status_code == 200
+    assert _seed_health(client) == "connected"
 
     kafka = settings.kafka
     partitions = range(kafka.partitions)

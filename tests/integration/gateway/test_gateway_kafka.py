@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudctl.stack import StackManager
-from models.transaction import Transaction
+from models.contracts.transaction import Transaction
 from tests.integration.gateway.topic import Record, end_offsets, read_between
 from tests.unit.gateway.samples import (
     CARD_DIGITS,
@@ -195,8 +195,10 @@ def test_health_metrics_and_docs_on_the_real_broker(client: httpx.Client) -> Non
     assert health.json()["broker_reachable"] is True
     assert health.json()["topic_exists"] is True
 
+    assert client.get("/health").json() == {"api_status": "ok", "kafka_status": "connected"}
+
     metrics = client.get("/metrics").text
-    assert "gateway_broker_up 1" in metrics.splitlines()
+    assert "gateway_broker_up 1.0" in metrics.splitlines()
     assert "gateway_transactions_accepted_total" in metrics
 
     assert client.get("/docs").status_code == 200

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-import redis
 
-from flink_job.feed import TopicTail, TransactionProducer, kafka_record
+from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
+from foundation.redis_client import sync_client
 from fraudctl.alerts import alert_fields
 from fraudctl.jobs import JobInfo, find_job
 from fraudctl.stack import StackManager
@@ -57,7 +57,7 @@ def test_alerts_json_prints_the_newest_alerts(
     stack: StackManager, stack_env: dict[str, str], scoring_job: JobInfo
 ) -> None:
     cfg = stack.settings.redis
-    client = redis.Redis(host=cfg.host, port=cfg.port)
+    client = sync_client(cfg)
     tag = run_tag()
     for index in range(3):
         alert = make_alert(index, transaction_id=f"cli-{tag}-{index}")

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from flink_job.feed import TopicTail, TransactionProducer, kafka_record
 from flink_job.records import feature_map
+from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
 from fraudctl.jobs import JobInfo, job_status
 from fraudctl.stack import StackManager
-from models.features import UserState, update_and_extract
-from models.transaction import Transaction
+from models.contracts.transaction import Transaction
+from models.features import FEATURE_NAMES, UserState, update_and_extract
 from tests.fixtures.job import run_tag, seed_body, wait_for_decisions
 
 pytestmark = pytest.mark.integration
@@ -175,18 +175,35 @@ def test_shuffled_history_within_the_bound_gives_the_in_order_features(
             producer.send(record)
         producer.flush()
         decided = wait_for_decisions(scores, wanted, timeout_s=90)
+        # Corrections of overtaken transactions follow their newcomer at once: collect them.
+        for record in scores.collect(lambda got: False, timeout_s=3, keep=lambda r: True):
+            if record.get("transaction_id") in wanted:
+                decided.setdefault(record["transaction_id"], []).append(record)
     finally:
         scores.close()
     missing = sorted(wanted - set(decided))
     assert not missing, f"{len(missing)} never scored: {missing[:5]}; {job_status(settings)}"
 
     def job_features(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-        return {
-            r["transaction_id"].rsplit("-", 1)[-1]: decided[r["transaction_id"]][0]["features"]
-            for r in records
-        }
+        """The user features of each final decision (a correction replaces the first);
+        the label-risk ones are not per user."""
+        found = {}
+        for r in records:
+            logged = decided[r["transaction_id"]][-1]["features"]
+            found[r["transaction_id"].rsplit("-", 1)[-1]] = {
+                name: logged[name] for name in FEATURE_NAMES
+            }
+        return found
 
     expected = offline_features(shuffled_user)
     assert job_features(shuffled_user) == expected
     assert job_features(in_order_user) == expected
-    assert not any(decided[r["transaction_id"]][0]["late"] for r in shuffled_user)
+    assert not any(d["late"] for r in shuffled_user for d in decided[r["transaction_id"]])
+    # In order: one decision each, made on arrival. Shuffled: a first decision, then only
+    # corrections (the shuffle overtook some, so there are some).
+    assert all(len(decided[r["transaction_id"]]) == 1 for r in in_order_user)
+    assert not any(d.get("correction") for r in in_order_user for d in decided[r["transaction_id"]])
+    for r in shuffled_user:
+        first, *later = decided[r["transaction_id"]]
+        assert not first.get("correction") and all(d.get("correction") for d in later)
+    assert any(len(decided[r["transaction_id"]]) > 1 for r in shuffled_user)

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from flink_job.feed import TopicTail, TransactionProducer
+from flink_job.topic_clients import TopicTail, TransactionProducer
+from foundation.flink_rest import FlinkRest
+from foundation.settings import Settings
 from fraudctl.jobs import JobInfo, job_status
-from fraudctl.settings import Settings
 from fraudctl.stack import StackManager
-from fraudctl.stack.flink_client import wait_for_state
 from tests.fixtures.job import (
     AlertLog,
     LabelledTraffic,
@@ -21,6 +21,7 @@ from tests.fixtures.job import (
     run_tag,
     wait_for_decisions,
 )
+from tests.fixtures.stack import crash
 
 pytestmark = pytest.mark.integration
 
@@ -111,12 +112,12 @@ def test_taskmanager_killed_mid_stream_loses_and_duplicates_no_alert(
     restarts_before = before.restarts or 0
 
     def kill_taskmanager() -> None:
-        stack.process("flink-taskmanager").kill()
+        crash(stack.process("flink-taskmanager"))
 
     def bring_back() -> None:
         time.sleep(3)  # the stream goes on while the TaskManager is gone
         stack.up()
-        wait_for_state(settings, before.job.job_id, "RUNNING", timeout_s=180)
+        FlinkRest.of(settings).wait_for_state(before.job.job_id, "RUNNING", timeout_s=180)
 
     decisions, alerts = run_with_failure(
         stack, traffic, rate=400, fail_after=1_500, fail=kill_taskmanager,

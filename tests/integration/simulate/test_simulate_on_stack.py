@@ -1,8 +1,9 @@
 """`fraudctl simulate` and `fraudctl demo` on the real stack (Kafka, Redis, Flink, gateway).
 
 Records are counted on the `transactions` topic by its end offsets before and after a
-run; labels are read back from the Redis hash; precision/recall come from real alerts
-written by the scoring job (`tests.fixtures.job.scoring_job` submits it and warms it up).
+run; labels are read back from the `transaction-labels` topic; precision/recall come from
+real alerts written by the scoring job (`tests.fixtures.job.scoring_job` submits it and
+warms it up).
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ import time
 from typing import Any
 
 import pytest
-import redis
 from confluent_kafka import Consumer, TopicPartition
 
-from fraudctl.alerts.model import parse_alert_fields
+from foundation.redis_client import sync_client
+from foundation.settings import REPO_ROOT, Settings
 from fraudctl.alerts.quality import detection_quality
 from fraudctl.jobs import JobInfo
-from fraudctl.settings import REPO_ROOT, Settings
-from fraudctl.simulate.quality import LEGIT_LABEL
 from fraudctl.stack import StackManager
-from models.patterns import PATTERN_NAMES
+from models.contracts.alert import parse_alert_fields
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +64,8 @@ def _consumer(settings: Settings) -> Consumer:
     )
 
 
-def end_offsets(settings: Settings) -> dict[int, int]:
-    topic = settings.kafka.transactions_topic
+def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
+    topic = topic or settings.kafka.transactions_topic
     consumer = _consumer(settings)
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -79,9 +78,9 @@ def end_offsets(settings: Settings) -> dict[int, int]:
 
 
 def records_between(
-    settings: Settings, before: dict[int, int], after: dict[int, int]
+    settings: Settings, before: dict[int, int], after: dict[int, int], topic: str | None = None
 ) -> list[dict[str, Any]]:
-    topic = settings.kafka.transactions_topic
+    topic = topic or settings.kafka.transactions_topic
     consumer = _consumer(settings)
     consumer.assign([TopicPartition(topic, p, offset) for p, offset in before.items()])
     wanted = sum(after[p] - before[p] for p in before)
@@ -97,17 +96,19 @@ def records_between(
     return records
 
 
-def run_labels(settings: Settings, run_id: str) -> dict[str, str]:
-    client = redis.Redis(port=settings.redis.port, decode_responses=True)
-    try:
-        labels = client.hgetall(settings.redis.labels_key)
-    finally:
-        client.close()
-    return {txn: label for txn, label in labels.items() if txn.endswith(f"-{run_id}")}
+def run_labels(settings: Settings, run_id: str, before: dict[int, int]) -> dict[str, str]:
+    """The run's labels (`fraud`/`legit`) as posted to the labels topic since `before`."""
+    topic = settings.kafka.labels_topic
+    records = records_between(settings, before, end_offsets(settings, topic), topic)
+    return {
+        r["transaction_id"]: r["label"]
+        for r in records
+        if r["transaction_id"].endswith(f"-{run_id}")
+    }
 
 
 def run_alerts(settings: Settings, run_id: str) -> set[str]:
-    client = redis.Redis(port=settings.redis.port)
+    client = sync_client(settings.redis)
     try:
         entries = client.xrange(settings.redis.alerts_stream)
     finally:
@@ -121,6 +122,7 @@ def test_rate_200_for_20_s_puts_4000_records_on_transactions(
 ) -> None:
     settings = stack.settings
     before = end_offsets(settings)
+    labels_before = end_offsets(settings, settings.kafka.labels_topic)
     result = fraudctl(stack_env, "simulate", "--rate", "200", "--duration", "20", "--seed", "42",
                       "--fraud-ratio", "0.02", "--json")  # fmt: skip
     after = end_offsets(settings)
@@ -134,10 +136,10 @@ def test_rate_200_for_20_s_puts_4000_records_on_transactions(
     for error in summary["errors"]:  # a refusal is shown with the gateway's reason
         assert error["status"] == 422 and error["message"]
 
-    labels = run_labels(settings, summary["run_id"])
+    labels = run_labels(settings, summary["run_id"], labels_before)
     assert len(labels) == summary["labels_recorded"] == summary["accepted"]
-    assert set(labels.values()) <= {LEGIT_LABEL, *PATTERN_NAMES}
-    frauds = {txn for txn, label in labels.items() if label != LEGIT_LABEL}
+    assert set(labels.values()) <= {"fraud", "legit"}
+    frauds = {txn for txn, label in labels.items() if label == "fraud"}
     assert len(frauds) == summary["frauds_injected"] > 0
 
     records = records_between(settings, before, after)
@@ -151,6 +153,7 @@ def test_summary_quality_comes_from_real_alerts(
     stack: StackManager, stack_env: dict[str, str], scoring_job: JobInfo
 ) -> None:
     settings = stack.settings
+    labels_before = end_offsets(settings, settings.kafka.labels_topic)
     result = fraudctl(stack_env, "simulate", "--rate", "200", "--duration", "20", "--seed", "7",
                       "--fraud-ratio", "0.05", "--json", timeout=300)  # fmt: skip
     summary = summary_of(result)
@@ -163,8 +166,9 @@ def test_summary_quality_comes_from_real_alerts(
     assert q["recall"] is not None and q["recall"] > 0
     assert q["precision"] is not None
 
-    # The same join, done here from what is in Redis: the summary's numbers are real.
-    labels = run_labels(settings, summary["run_id"])
+    # The same join, done here from the labels topic and the alert stream: the summary's
+    # numbers are real.
+    labels = run_labels(settings, summary["run_id"], labels_before)
     alerted = run_alerts(settings, summary["run_id"])
     expected = detection_quality(alerted, labels)
     if summary["scored"] == summary["accepted"]:  # the job had finished: exact

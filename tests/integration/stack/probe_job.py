@@ -21,9 +21,9 @@ class ToRedis(MapFunction):  # type: ignore[misc]
         self.client = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        import redis
+        from foundation.redis_client import sync_client
 
-        self.client = redis.Redis(host="127.0.0.1", port=self.redis_port)
+        self.client = sync_client(host="127.0.0.1", port=self.redis_port)
 
     def map(self, value: str) -> str:
         self.client.rpush(self.key, value)  # type: ignore[attr-defined]

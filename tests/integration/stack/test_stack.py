@@ -9,13 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from confluent_kafka import Consumer, Producer
 
-from fraudctl.settings import Settings
+from foundation.flink_rest import FlinkRest
+from foundation.redis_client import sync_client
+from foundation.settings import Settings
 from fraudctl.stack import COMPONENT_NAMES, PortInUse, StackEvent, StackManager
-from fraudctl.stack.flink_client import cancel_job, submit_python_job, wait_for_state
-from tests.fixtures.stack import make_stack_settings
+from fraudctl.stack.flink_submit import submit_python_job
+from tests.fixtures.stack import crash, make_stack_settings
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def test_topics_have_the_configured_partitions(stack: StackManager) -> None:
 
 def test_redis_stream_xadd_xread(stack: StackManager) -> None:
     cfg = stack.settings.redis
-    client = redis.Redis(host=cfg.host, port=cfg.port)
+    client = sync_client(cfg)
     stream = f"test:{uuid.uuid4().hex}"
     entry_id = client.xadd(stream, {"alert": "{}"})
     entries = client.xread({stream: "0-0"}, count=10, block=1000)
@@ -85,6 +86,7 @@ def test_pyflink_job_reads_kafka_through_the_connector(stack: StackManager) -> N
     key = f"probe:{uuid.uuid4().hex}"
     name = f"fraudctl stack probe {uuid.uuid4().hex[:8]}"
     script = Path(__file__).with_name("probe_job.py")
+    flink = FlinkRest.of(settings)
     job_id = submit_python_job(
         settings,
         script,
@@ -92,8 +94,8 @@ def test_pyflink_job_reads_kafka_through_the_connector(stack: StackManager) -> N
               str(settings.redis.port), key, name],
     )  # fmt: skip
     try:
-        wait_for_state(settings, job_id, "RUNNING", timeout_s=120)
-        client = redis.Redis(host=settings.redis.host, port=settings.redis.port)
+        flink.wait_for_state(job_id, "RUNNING", timeout_s=120)
+        client = sync_client(settings.redis)
         producer = Producer({"bootstrap.servers": settings.kafka.bootstrap})
         marker = f"after-start-{uuid.uuid4().hex}"
         deadline = time.monotonic() + 90
@@ -109,7 +111,7 @@ def test_pyflink_job_reads_kafka_through_the_connector(stack: StackManager) -> N
             time.sleep(1)
         assert marker.encode() in seen
     finally:
-        cancel_job(settings, job_id)
+        flink.cancel(job_id)
 
 
 def test_up_twice_is_a_no_op(stack: StackManager) -> None:
@@ -123,7 +125,7 @@ def test_up_twice_is_a_no_op(stack: StackManager) -> None:
 
 def test_up_restarts_only_the_killed_component(stack: StackManager) -> None:
     before = {row.name: row.pid for row in stack.status()}
-    stack.process("dashboard").kill()
+    crash(stack.process("dashboard"))
     assert {r.name: r.state for r in stack.status()}["dashboard"] == "stale"
     events: list[StackEvent] = []
     stack.up(events.append)

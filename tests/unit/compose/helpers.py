@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from fraudctl.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 
 COMPOSE_DIR = REPO_ROOT / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"

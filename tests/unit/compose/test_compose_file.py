@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fraudctl.settings import LOOPBACK, Settings, settings_env, settings_with
+from foundation.settings import LOOPBACK, Settings, settings_env, settings_with
 from fraudctl.stack.docker import COMPOSE_SERVICES, ONE_SHOT_SERVICES, DockerStack
 from tests.unit.compose.helpers import (
     COMPOSE_DIR,

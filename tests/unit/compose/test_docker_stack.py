@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import typer
 
+from foundation.settings import Settings, settings_with
 from fraudctl.commands.common import friendly_errors
-from fraudctl.settings import Settings, settings_with
 from fraudctl.stack.docker import (
     COMPOSE_SERVICES,
     ONE_SHOT_SERVICES,

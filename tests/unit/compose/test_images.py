@@ -10,7 +10,7 @@ import pyflink.version
 import pytest
 import yaml
 
-from fraudctl.settings import REPO_ROOT
+from foundation.settings import REPO_ROOT
 from fraudctl.stack.jars import POM
 from tests.unit.compose.helpers import K8S_FILE, dockerfile_of, from_images, services
 
@@ -127,7 +127,7 @@ def test_kubernetes_manifest_runs_the_compose_image_with_valid_settings(
     assert container["name"] == "flink-main-container"
     for item in container["env"]:
         monkeypatch.setenv(item["name"], item["value"])
-    from fraudctl.settings import Settings
+    from foundation.settings import Settings
 
     inside = Settings()
     assert inside.flink.job_name == "Stateful Fraud Detection with Redis Alerts"

@@ -7,11 +7,10 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
 import pytest
 
-from fraudctl.settings import Settings
-from fraudctl.stack.flink_client import JobInfo
+from foundation.flink_rest import FlinkJob, FlinkUnreachable
+from foundation.settings import Settings
 from fraudctl.stack.jars import cached_jars
 from tests.unit.compose.helpers import COMPOSE_DIR, load_script, services
 
@@ -61,7 +60,7 @@ def run_create_topics(
     return done, log.read_text().splitlines()
 
 
-def test_create_topics_creates_the_three_topics_with_the_configured_partitions(
+def test_create_topics_creates_every_topic_with_the_configured_partitions(
     tmp_path: Path,
 ) -> None:
     done, calls = run_create_topics(tmp_path)
@@ -73,6 +72,14 @@ def test_create_topics_creates_the_three_topics_with_the_configured_partitions(
         f"-X brokers=redpanda:{defaults.port}"
         for topic in (defaults.transactions_topic, defaults.dlq_topic, defaults.scores_topic)
     ]
+    expected.append(
+        f"topic create {defaults.labels_topic} --partitions {defaults.partitions} --replicas 1 "
+        f"-c retention.ms={defaults.labels_retention_ms} -X brokers=redpanda:{defaults.port}"
+    )
+    expected.append(
+        f"topic create {defaults.rules_topic} --partitions 1 --replicas 1 "
+        f"-c cleanup.policy=compact -X brokers=redpanda:{defaults.port}"
+    )
     assert creates == expected
     assert (
         calls[0]
@@ -84,7 +91,7 @@ def test_create_topics_is_idempotent(tmp_path: Path) -> None:
     done, calls = run_create_topics(tmp_path, existing="transactions transaction-scores")
     assert done.returncode == 0, done.stderr
     assert "topic transactions already exists" in done.stdout
-    assert sum(c.startswith("topic create") for c in calls) == 3
+    assert sum(c.startswith("topic create") for c in calls) == 5
 
 
 def test_create_topics_fails_loudly_when_the_broker_refuses(tmp_path: Path) -> None:
@@ -154,7 +161,7 @@ def test_submitter_submits_when_the_job_is_not_running() -> None:
     ran: list[Sequence[str]] = []
     asked: list[str] = []
 
-    def none_active(settings: Settings, name: str) -> list[JobInfo]:
+    def none_active(settings: Settings, name: str) -> list[FlinkJob]:
         asked.append(name)
         return []
 
@@ -165,7 +172,7 @@ def test_submitter_submits_when_the_job_is_not_running() -> None:
 
 def test_submitter_leaves_a_running_job_alone(capsys: pytest.CaptureFixture[str]) -> None:
     ran: list[Sequence[str]] = []
-    job = JobInfo("a" * 32, "Stateful Fraud Detection with Redis Alerts", "RUNNING")
+    job = FlinkJob("a" * 32, "Stateful Fraud Detection with Redis Alerts", "RUNNING")
     assert submit_job.main(Settings(), lambda s, n: [job], ran.append) == 0
     assert ran == []
     assert "already RUNNING" in capsys.readouterr().out
@@ -174,8 +181,8 @@ def test_submitter_leaves_a_running_job_alone(capsys: pytest.CaptureFixture[str]
 def test_submitter_fails_when_the_jobmanager_does_not_answer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def unreachable(settings: Settings, name: str) -> list[JobInfo]:
-        raise httpx.ConnectError("connection refused")
+    def unreachable(settings: Settings, name: str) -> list[FlinkJob]:
+        raise FlinkUnreachable("connection refused")
 
     assert submit_job.main(Settings(), unreachable, lambda argv: None) == 1
     assert "cannot list the jobs at http://127.0.0.1:8081" in capsys.readouterr().err

@@ -7,16 +7,18 @@ import time
 from collections.abc import Iterable
 from datetime import UTC
 
+from foundation.settings import Settings
 from fraudctl.alerts import (
+    Alert,
     ComponentHealth,
-    DetectionQuality,
     PipelineHealth,
     StreamEntry,
     Verdict,
     parse_alert_json,
 )
 from fraudctl.console.app import FraudConsole
-from fraudctl.settings import Settings
+from fraudctl.console.backend import analyst_label
+from models.contracts.label import Label
 from tests.fixtures.alerts import BASE_MS, make_alert
 
 # The fixed "now" of the snapshots: a little after the newest alert.
@@ -63,6 +65,7 @@ class FixedBackend:
         self.entries = fixed_entries() if entries is None else entries
         self.labels = {"txn_00009": "confirmed_fraud", "txn_00010": "false_positive"}
         self.saved: list[tuple[str, Verdict]] = []
+        self.posted: list[Label] = []
 
     def reader(self) -> FixedReader:
         return FixedReader(self.entries)
@@ -70,14 +73,13 @@ class FixedBackend:
     def probe_health(self) -> PipelineHealth:
         return HEALTHY
 
-    def quality(self) -> DetectionQuality | None:
-        return DetectionQuality(true_positives=9, false_positives=1, false_negatives=2)
-
     def labels_for(self, transaction_ids: Iterable[str]) -> dict[str, str]:
         return {t: self.labels[t] for t in transaction_ids if t in self.labels}
 
-    def save_verdict(self, transaction_id: str, verdict: Verdict) -> None:
-        self.saved.append((transaction_id, verdict))
+    def save_label(self, alert: Alert, verdict: Verdict) -> Label:
+        self.saved.append((alert.transaction_id, verdict))
+        self.posted.append(analyst_label(alert, verdict, int(NOW_S * 1000)))
+        return self.posted[-1]
 
     def close(self) -> None:
         pass

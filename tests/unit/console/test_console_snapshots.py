@@ -56,6 +56,13 @@ async def test_label_keys_save_verdicts_for_the_selected_alert() -> None:
         ("txn_00011", "confirmed_fraud"),
         ("txn_00010", "false_positive"),
     ]
+    # What is posted: the contract's label, with the user and merchant of the alert.
+    first = backend.posted[0]
+    alert = backend.entries[11].alert
+    assert (first.label, first.source) == ("fraud", "analyst")
+    assert (first.user_id, first.merchant_id) == (alert.user_id, alert.merchant_id)
+    assert backend.posted[1].label == "legit"
+    assert app.labels["txn_00011"] == "confirmed_fraud"
 
 
 async def test_everything_fits_at_80x24() -> None:
@@ -65,7 +72,7 @@ async def test_everything_fits_at_80x24() -> None:
         table = app.query_one(AlertTable)
         assert table.region.height >= 5 and table.region.width == 80
         assert app.query_one("#detail").region.height >= 5
-        assert "precision 0.90" in plain(app.query_one("#stats-text"))
+        assert "precision 0.50 of 2 labelled" in plain(app.query_one("#stats-text"))
         assert "212 tx/s" in plain(app.query_one("#stats-text"))
         # The newest alert and its top reason are visible without scrolling.
         assert table.is_valid_row_index(0)

@@ -16,8 +16,8 @@ class NoTextual:
 
 sys.meta_path.insert(0, NoTextual())
 import fraudctl.alerts
-import fraudctl.alerts.health, fraudctl.alerts.quality, fraudctl.alerts.stream
-import gateway.dashboard.feed
+import fraudctl.alerts.health, fraudctl.alerts.quality, foundation.alert_stream
+import gateway.dashboard.client_feed
 try:
     import textual  # the blocker works
 except ImportError:

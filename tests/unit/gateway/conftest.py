@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from fraudctl.settings import GatewaySettings, Settings
+from foundation.settings import GatewaySettings, Settings
 from gateway.api.app import create_app
 from gateway.api.producer import BrokerCheck, ProduceFailure
 

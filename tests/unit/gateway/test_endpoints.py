@@ -8,11 +8,12 @@ import logging
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from fraudctl.settings import Settings
+from foundation.settings import Settings
 from gateway.api.app import create_app
-from gateway.api.cards import CardMasker
 from gateway.api.producer import ProduceFailure
+from models.contracts.card import CardMasker
 from tests.unit.gateway.conftest import CARD_SECRET, Gateway, RecordingProducer
 from tests.unit.gateway.samples import CARD_DIGITS, SEED_FRAUD, SEED_NORMAL, with_changes
 
@@ -80,6 +81,18 @@ def test_healthz_reflects_the_broker(gateway: Gateway) -> None:
     assert down.json()["message"]
 
 
+def test_health_answers_like_the_original_system(gateway: Gateway) -> None:
+    up = gateway.get("/health")
+    assert up.status_code == 200
+    assert up.json() == {"api_status": "ok", "kafka_status": "connected"}
+    assert list(up.json()) == ["api_status", "kafka_status"]
+
+    gateway.producer.reachable = False
+    down = gateway.get("/health")
+    assert down.status_code == 200
+    assert down.json() == {"api_status": "ok", "kafka_status": "disconnected"}
+
+
 def test_metrics_count_requests_acceptances_and_rejections(gateway: Gateway) -> None:
     gateway.post("/transaction", json=SEED_NORMAL)
     gateway.post("/transaction", json=with_changes(SEED_NORMAL, amount=-1))
@@ -91,16 +104,42 @@ def test_metrics_count_requests_acceptances_and_rejections(gateway: Gateway) -> 
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    lines = set(response.text.splitlines())
-    assert 'gateway_requests_total{method="POST",route="/transaction",status="202"} 1' in lines
-    assert 'gateway_requests_total{method="POST",route="/transaction",status="422"} 1' in lines
-    assert "gateway_transactions_accepted_total 1" in lines
-    assert 'gateway_transactions_rejected_total{reason="invalid_amount"} 1' in lines
-    assert 'gateway_transactions_rejected_total{reason="malformed_json"} 1' in lines
-    assert 'gateway_transactions_rejected_total{reason="broker_unavailable"} 1' in lines
-    assert "gateway_produce_latency_seconds_count 2" in lines
-    assert 'gateway_produce_latency_seconds_bucket{le="+Inf"} 2' in lines
-    assert "gateway_broker_up 1" in lines
+    samples = scrape(response.text)
+    assert samples[("gateway_requests_total", ("POST", "/transaction", "202"))] == 1
+    assert samples[("gateway_requests_total", ("POST", "/transaction", "422"))] == 1
+    assert samples[("gateway_transactions_accepted_total", ())] == 1
+    assert samples[("gateway_transactions_rejected_total", ("invalid_amount",))] == 1
+    assert samples[("gateway_transactions_rejected_total", ("malformed_json",))] == 1
+    assert samples[("gateway_transactions_rejected_total", ("broker_unavailable",))] == 1
+    assert samples[("gateway_produce_latency_seconds_count", ())] == 2
+    assert samples[("gateway_produce_latency_seconds_bucket", ("+Inf",))] == 2
+    assert samples[("gateway_broker_up", ())] == 1
+    assert samples[("gateway_producer_queue_records", ())] == 0
+    assert "_created" not in response.text
+
+
+def test_metrics_label_routes_by_template_never_by_raw_path(gateway: Gateway) -> None:
+    gateway.get("/health")
+    gateway.get("/no/such/page")
+    gateway.post(
+        "/transaction", content=b"x" * 70_000, headers={"content-type": "application/json"}
+    )
+
+    samples = scrape(gateway.get("/metrics").text)
+
+    assert samples[("gateway_requests_total", ("GET", "/health", "200"))] == 1
+    assert samples[("gateway_requests_total", ("GET", "other", "404"))] == 1
+    assert samples[("gateway_requests_total", ("POST", "/transaction", "413"))] == 1
+    assert not [key for key in samples if "/no/such/page" in key[1]]
+
+
+def scrape(text: str) -> dict[tuple[str, tuple[str, ...]], float]:
+    """Samples by (name, label values in the exposition's order), parsed by the reference parser."""
+    return {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def test_docs_and_openapi_describe_both_endpoints(gateway: Gateway) -> None:

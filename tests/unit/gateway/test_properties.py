@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from fraudctl.settings import GatewaySettings, Settings
+from foundation.settings import GatewaySettings, Settings
 from gateway.api.app import create_app
 from gateway.api.currencies import MINOR_UNITS
 from gateway.api.schemas import TransactionIn
-from gateway.api.validation import luhn_valid
-from models.transaction import Transaction
+from models.contracts.card import luhn_valid
+from models.contracts.transaction import Transaction
 from tests.unit.gateway.conftest import CARD_SECRET, Gateway, RecordingProducer
 from tests.unit.gateway.samples import SEED_NORMAL
 

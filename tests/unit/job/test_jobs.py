@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from foundation.flink_rest import FlinkRest
+from foundation.settings import Settings, settings_with
 from fraudctl import jobs
-from fraudctl.settings import Settings, settings_with
 from fraudctl.stack.errors import StackError
+from fraudctl.stack.flink_submit import JobSubmitFailed
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def test_only_active_copies_of_the_scoring_job_count(
     listing = overview(
         ("a", name, "CANCELED"), ("b", "other job", "RUNNING"), ("c", name, "RESTARTING")
     )
-    monkeypatch.setattr(jobs, "_rest", lambda _settings, _path: listing)
+    monkeypatch.setattr(FlinkRest, "get", lambda _self, _path: listing)
     assert [job.job_id for job in jobs.scoring_jobs(settings)] == ["c"]
 
 
@@ -41,7 +44,7 @@ def test_submit_refuses_when_a_copy_is_active(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     listing = overview(("abc123", settings.flink.job_name, "RUNNING"))
-    monkeypatch.setattr(jobs, "_rest", lambda _settings, _path: listing)
+    monkeypatch.setattr(FlinkRest, "get", lambda _self, _path: listing)
     with pytest.raises(jobs.JobAlreadyRunning, match=r"abc123.*fraudctl job cancel"):
         jobs.submit_job(settings)
 
@@ -106,5 +109,23 @@ def test_a_parallelism_without_enough_slots_is_refused(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(jobs, "_rest", lambda _settings, _path: {"slots-total": 1})
-    with pytest.raises(StackError, match="needs 2 task slots but the cluster has 1"):
-        jobs.check_parallelism(settings)
+    with pytest.raises(StackError, match="needs 2 task slots but only 1 registered"):
+        jobs.check_parallelism(settings, slot_wait_s=0.2)
+
+
+def test_the_model_version_comes_from_the_model_card(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version_dir = tmp_path / "versions" / "iforest-abc"
+    version_dir.mkdir(parents=True)
+    (version_dir / "model_card.json").write_text(json.dumps({"model_version": "iforest-abc"}))
+    monkeypatch.setattr(jobs, "ensure_model", lambda _root: version_dir)
+    assert jobs.model_version(settings) == "iforest-abc"
+
+
+def test_an_unusable_model_is_refused_with_the_fix(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "ensure_model", lambda _root: tmp_path / "empty")
+    with pytest.raises(JobSubmitFailed, match="fraudctl train"):
+        jobs.model_version(settings)

@@ -1,4 +1,4 @@
-"""The job's output contracts: dead letters, decisions, alerts (shared/design.md)."""
+"""The job's output contracts: dead letters, decisions, alerts (docs/contracts.md)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,19 @@ import pytest
 from flink_job.records import (
     CARD_REDACTED,
     MAX_RAW_CHARS,
-    alert_id_for,
     alert_record,
     dead_letter,
     decision_record,
     feature_map,
     from_wire,
     redact_card_numbers,
-    stamp_detected,
     to_wire,
 )
+from models.contracts.alert import alert_id_for, alert_json
+from models.contracts.reason import Reason
+from models.contracts.transaction import Transaction
 from models.detector import Decision
 from models.features import FEATURE_NAMES
-from models.reasons import Reason
-from models.transaction import Transaction
 
 RECORD = {
     "transaction_id": "txn_fraud_002",
@@ -50,7 +49,7 @@ FLAGGED = Decision(
 def test_alert_has_every_contract_field_and_no_card_number() -> None:
     txn = Transaction.from_record(RECORD)
     alert = alert_record(txn, FLAGGED, VECTOR, scored_at=1_752_573_660_200)
-    text = stamp_detected(alert, detected_at=1_752_573_660_210)
+    text = alert_json(alert, detected_at=1_752_573_660_210)
     payload = json.loads(text)
     contract = {
         "alert_id", "transaction_id", "user_id", "card_last4", "amount", "currency",

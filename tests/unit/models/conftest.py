@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from models.artifacts import DEFAULT_ARTIFACTS_DIR, ensure_model
+from models.contracts.transaction import Transaction
+from models.registry import ModelRegistry
 from models.training import ModelCard, TrainingConfig, train
-from models.transaction import Transaction
 
 BASE_TIME = datetime(2025, 7, 15, 10, 0, tzinfo=UTC)
 
@@ -24,6 +25,8 @@ SMALL = {
     "fraud_ratio": 0.03,
     "n_estimators": 40,
     "max_samples": 512,
+    "supervised_days": 10.0,
+    "label_delay_days": 3.0,
 }
 
 MakeTxn = Callable[..., Transaction]
@@ -53,13 +56,22 @@ def make_txn() -> MakeTxn:
 
 
 @pytest.fixture(scope="session")
-def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard]:
-    directory = tmp_path_factory.mktemp("small-model")
-    card = train(TrainingConfig(output_dir=directory, **SMALL))  # type: ignore[arg-type]
-    return directory, card
+def small_registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelCard]:
+    """A registry root with one small trained version (current)."""
+    root = tmp_path_factory.mktemp("small-model")
+    card = train(TrainingConfig(output_dir=root, **SMALL))  # type: ignore[arg-type]
+    return root, card
+
+
+@pytest.fixture(scope="session")
+def small_model(small_registry: tuple[Path, ModelCard]) -> tuple[Path, ModelCard]:
+    """The version directory of the small model (every file of one package)."""
+    root, card = small_registry
+    return ModelRegistry(root).version_dir(card.model_version), card
 
 
 @pytest.fixture(scope="session")
 def default_model() -> Path:
-    """The model the stack uses (models/artifacts), trained with the defaults if missing."""
+    """The current version the stack uses (models/artifacts), trained with the defaults if
+    missing."""
     return ensure_model(DEFAULT_ARTIFACTS_DIR)

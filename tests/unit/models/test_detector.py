@@ -45,14 +45,26 @@ def test_decision_serialises(small_model: tuple[Path, ModelCard], make_txn: Make
     decision, _ = detector.process(None, make_txn())
     assert decision is not None
     data = decision.to_dict()
-    assert set(data) == {"score", "threshold", "flagged", "reasons", "model_version"}
-    assert data["model_version"] == card.model_version and data["threshold"] == card.threshold
+    assert set(data) == {
+        "score",
+        "threshold",
+        "flagged",
+        "reasons",
+        "model_version",
+        "anomaly_score",
+    }
+    assert data["model_version"] == card.model_version
+    assert data["threshold"] == card.supervised["threshold"]  # type: ignore[index]
+    assert 0.0 <= data["anomaly_score"] <= 1.0
 
 
 def test_flagged_decisions_always_have_a_reason(small_model: tuple[Path, ModelCard]) -> None:
     detector = Detector.load(small_model[0])
     plain = [0.0] * len(detector.feature_names)
     decision = detector.decide(plain)
-    forced = Detector(detector.scorer)
+    forced = Detector(detector.scorer, detector.supervised)
     forced.threshold = 0.0  # everything is flagged now
     assert forced.decide(plain).reasons, decision
+    alone = Detector(detector.scorer)
+    alone.threshold = 0.0
+    assert alone.decide(plain).reasons

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import features as F
+from models.contracts.transaction import Transaction
 from models.features import FEATURE_NAMES, UserState, update_and_extract
-from models.transaction import Transaction
 from tests.unit.models.conftest import BASE_TIME, MakeTxn
 
 IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}

@@ -9,15 +9,20 @@ from datetime import datetime
 
 import pytest
 
+from models.contracts.card import luhn_check_digit, luhn_valid
+from models.contracts.transaction import Transaction
 from models.generator import TrafficGenerator, generate_dataset, normalise_body
 from models.patterns import (
+    PATTERN_NAMES,
     AccountTakeover,
     AmountSpike,
+    CardNotPresent,
     CardTesting,
     ImpossibleTravel,
+    Skimming,
+    SlowBurn,
 )
-from models.population import Place, PopulationConfig, distance_km, luhn_check_digit, luhn_valid
-from models.transaction import Transaction
+from models.population import Place, PopulationConfig, distance_km
 
 GATEWAY_FIELDS = {
     "transaction_id",
@@ -90,13 +95,7 @@ def test_every_pattern_is_injected_with_its_shape() -> None:
     by_label: dict[str, list[Transaction]] = defaultdict(list)
     for record in dataset.records:
         by_label[record.label or "genuine"].append(record.transaction)
-    assert set(by_label) == {
-        "genuine",
-        "amount_spike",
-        "card_testing",
-        "impossible_travel",
-        "account_takeover",
-    }
+    assert set(by_label) == {"genuine", *PATTERN_NAMES}
     assert 0.02 < dataset.fraud_count / len(dataset.records) < 0.1
 
     probes = by_label["card_testing"]
@@ -175,8 +174,8 @@ def test_normalise_body_keeps_only_last4_and_a_keyed_hash() -> None:
 
 
 def test_luhn() -> None:
-    assert luhn_valid("4242 4242 4242 4242")
-    assert not luhn_valid("4242 4242 4242 4241")
+    assert luhn_valid("4242424242424242")
+    assert not luhn_valid("4242424242424241")
     assert luhn_check_digit("7992739871") == 3
 
 
@@ -204,3 +203,38 @@ def test_fraud_ratio_is_roughly_honoured() -> None:
     share = dataset.fraud_count / len(dataset.records)
     assert 0.01 < share < 0.03
     assert math.isfinite(share)
+
+
+def test_hard_patterns_have_their_shape() -> None:
+    """Skimming victims first visit the shared skimmer (genuine), then are hit days later at
+    the ring's few merchants; card-not-present is 2-5x the usual amount; slow burn spreads."""
+    patterns = (Skimming(), CardNotPresent(), SlowBurn())
+    gen = TrafficGenerator(seed=31, n_users=300, fraud_ratio=0.08, patterns=patterns)
+    end = gen.start_ms + 20 * 86_400_000
+    seen: dict[str, list[tuple[float, str, str, float]]] = defaultdict(list)
+    for body, label in gen:
+        if gen.now_ms >= end:
+            break
+        when = datetime.fromisoformat(str(body["timestamp"])).timestamp()
+        seen[label or "genuine"].append(
+            (when, str(body["user_id"]), str(body["merchant_id"]), float(body["amount"]))
+        )
+    assert {"skimming", "card_not_present", "slow_burn"} <= set(seen)
+    skim_merchants = {m for _, _, m, _ in seen["skimming"]}
+    skim_users = {u for _, u, _, _ in seen["skimming"]}
+    assert len(skim_merchants) < len(skim_users)  # rings reuse their cash-out merchants
+    favoured = {m.merchant_id for m in gen._world.fraud_merchants()}
+    cnp = [m for _, _, m, _ in seen["card_not_present"]]
+    assert sum(m in favoured for m in cnp) / len(cnp) > 0.5
+    per_user: dict[str, list[float]] = defaultdict(list)
+    for when, user, _, _ in seen["slow_burn"]:
+        per_user[user].append(when)
+    spans = [max(t) - min(t) for t in per_user.values() if len(t) > 2]
+    assert spans and sorted(spans)[len(spans) // 2] > 2 * 86_400
+
+
+def test_generator_is_deterministic_with_hard_patterns() -> None:
+    first = TrafficGenerator(seed=3, n_users=60, fraud_ratio=0.2).next_batch(3000)
+    again = TrafficGenerator(seed=3, n_users=60, fraud_ratio=0.2).next_batch(3000)
+    assert first == again
+    assert len({label for _, label in first}) > 3

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
+from models.contracts.reason import Reason
 from models.features import FEATURE_NAMES, Evidence
-from models.reasons import Reason, explain
+from models.reasons import explain
 
 
 def vector(**values: float) -> list[float]:

@@ -12,15 +12,18 @@ import pytest
 
 from models.artifacts import (
     CARD_FILE,
+    CLASSIFIER_FILE,
     FOREST_FILE,
     SCALER_FILE,
+    SUPERVISED_FILE,
     ensure_model,
     model_problem,
 )
 from models.export import portable_arrays, write_portable
 from models.features import FEATURE_NAMES
 from models.generator import generate_dataset
-from models.patterns import PATTERN_NAMES
+from models.patterns import CLASSIC_PATTERN_NAMES, PATTERN_NAMES
+from models.registry import ModelRegistry, version_problem
 from models.scorer import SCORER_FILE, PortableScorer
 from models.training import ModelCard, TrainingConfig, metrics_of, replay, train
 from tests.unit.models.conftest import SMALL
@@ -28,19 +31,29 @@ from tests.unit.models.conftest import SMALL
 
 def test_writes_every_artifact_and_a_complete_card(small_model: tuple[Path, ModelCard]) -> None:
     directory, card = small_model
-    for name in (CARD_FILE, SCORER_FILE, SCALER_FILE, FOREST_FILE):
+    for name in (
+        CARD_FILE,
+        SCORER_FILE,
+        SCALER_FILE,
+        FOREST_FILE,
+        SUPERVISED_FILE,
+        CLASSIFIER_FILE,
+    ):
         assert (directory / name).is_file(), name
     saved = json.loads((directory / CARD_FILE).read_text())
-    assert saved["model_version"] == card.model_version.strip() and saved[
-        "model_version"
-    ].startswith("iforest-")
+    assert saved["model_version"] == card.model_version and card.model_version.startswith("gbt-")
+    assert saved["anomaly_model_version"].startswith("iforest-")
+    supervised = saved["supervised"]
+    assert supervised["label_counts"]["fraud"] > 0 and supervised["feature_importances"]
+    for key in ("average_precision", "roc_auc", "precision", "recall"):
+        assert key in supervised["test"], key
     assert tuple(saved["feature_names"]) == FEATURE_NAMES
     assert saved["versions"]["scikit-learn"]
     assert saved["training"]["seed"] != saved["evaluation"]["seed"]
     for key in ("precision", "recall", "pr_auc", "recall_by_pattern"):
         assert key in saved["evaluation"], key
     assert set(saved["evaluation"]["recall_by_pattern"]) == set(PATTERN_NAMES)
-    assert model_problem(directory) is None
+    assert version_problem(directory) is None
 
 
 def test_portable_file_matches_the_saved_sklearn_objects(
@@ -54,7 +67,8 @@ def test_portable_file_matches_the_saved_sklearn_objects(
     expected = forest.score_samples(scaler.transform(vectors))
     got = np.array([scorer.score(row.tolist()) for row in vectors])
     assert np.max(np.abs(got - expected)) <= 1e-9
-    assert scorer.threshold == card.threshold and scorer.model_version == card.model_version
+    assert scorer.threshold == card.threshold
+    assert scorer.model_version == card.anomaly_model_version
 
 
 def test_same_seeds_same_metrics(small_model: tuple[Path, ModelCard], tmp_path: Path) -> None:
@@ -76,39 +90,49 @@ def test_config_errors_are_clear(tmp_path: Path) -> None:
         TrainingConfig(output_dir=tmp_path, validation_share=1.5)
 
 
-def test_ensure_model_keeps_a_good_model(small_model: tuple[Path, ModelCard]) -> None:
+def test_ensure_model_keeps_a_good_model(
+    small_registry: tuple[Path, ModelCard], small_model: tuple[Path, ModelCard]
+) -> None:
+    root, _ = small_registry
     directory, _ = small_model
     before = (directory / SCORER_FILE).stat().st_mtime_ns
-    assert ensure_model(directory) == directory
+    assert ensure_model(root) == directory
     assert (directory / SCORER_FILE).stat().st_mtime_ns == before
 
 
 def test_ensure_model_retrains_missing_or_stale(
     small_model: tuple[Path, ModelCard], tmp_path: Path
 ) -> None:
-    quick = TrainingConfig(output_dir=tmp_path, **SMALL)  # type: ignore[arg-type]
-    assert "no model card" in (model_problem(tmp_path) or "")
+    quick = dataclasses.replace(
+        TrainingConfig(output_dir=tmp_path, **SMALL),  # type: ignore[arg-type]
+        supervised=False,
+    )
+    assert "no current model" in (model_problem(tmp_path) or "")
     messages: list[str] = []
-    ensure_model(tmp_path, log=messages.append, config=quick)
+    first = ensure_model(tmp_path, log=messages.append, config=quick)
     assert model_problem(tmp_path) is None and messages
+    assert first == ModelRegistry(tmp_path).version_dir(ModelRegistry(tmp_path).current_version())
 
     # a scorer built for another feature list is stale
     source, _ = small_model
     arrays = dict(np.load(source / SCORER_FILE, allow_pickle=False))
     arrays["feature_names"] = np.array(["amount", *FEATURE_NAMES[1:]])
-    write_portable(tmp_path / SCORER_FILE, arrays)
+    write_portable(first / SCORER_FILE, arrays)
     problem = model_problem(tmp_path) or ""
     assert "amount" in problem and "log_amount" in problem
-    ensure_model(tmp_path, config=quick)
-    assert model_problem(tmp_path) is None
+    again = ensure_model(tmp_path, config=dataclasses.replace(quick, train_seed=8))
+    assert model_problem(tmp_path) is None and again != first
 
 
 def test_card_and_scorer_must_agree(small_model: tuple[Path, ModelCard], tmp_path: Path) -> None:
     source, card = small_model
-    (tmp_path / SCORER_FILE).write_bytes((source / SCORER_FILE).read_bytes())
-    other = dataclasses.replace(card, model_version="iforest-other")
+    for name in (SCORER_FILE, SUPERVISED_FILE):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    other = dataclasses.replace(card, model_version="gbt-other")
     (tmp_path / CARD_FILE).write_text(json.dumps(other.to_dict()))
-    assert "iforest-other" in (model_problem(tmp_path) or "")
+    assert "gbt-other" in (version_problem(tmp_path) or "")
+    (tmp_path / SUPERVISED_FILE).unlink()
+    assert card.anomaly_model_version in (version_problem(tmp_path) or "")
 
 
 def test_portable_arrays_refuse_a_model_on_other_features(
@@ -123,11 +147,17 @@ def test_portable_arrays_refuse_a_model_on_other_features(
 
 
 def test_default_model_meets_the_quality_target(default_model: Path) -> None:
-    """Held out: recall >= 0.9 for every pattern at overall precision >= 0.8."""
+    """Held out (another population, labels 7 days late): the deciding classifier keeps
+    recall >= 0.9 on every classic pattern at precision >= 0.8, finds most of the hard
+    ones, and beats the forest alone by >= 0.2 average precision."""
     card = ModelCard.load(default_model / CARD_FILE)
-    evaluation = card.evaluation
-    assert evaluation["seed"] != card.training["seed"]
-    assert evaluation["precision"] >= 0.8, evaluation
-    assert set(evaluation["recall_by_pattern"]) == set(PATTERN_NAMES)
-    for pattern, recall in evaluation["recall_by_pattern"].items():
-        assert recall >= 0.9, (pattern, evaluation)
+    forest = card.evaluation
+    assert forest["seed"] != card.training["seed"]
+    assert set(forest["recall_by_pattern"]) == set(PATTERN_NAMES)
+    assert card.supervised is not None
+    held_out = card.supervised["evaluation"]
+    assert held_out["precision"] >= 0.8, held_out
+    for pattern in PATTERN_NAMES:
+        floor = 0.9 if pattern in CLASSIC_PATTERN_NAMES else 0.5
+        assert held_out["recall_by_pattern"][pattern] >= floor, (pattern, held_out)
+    assert held_out["average_precision"] >= forest["pr_auc"] + 0.2, (held_out, forest)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from models.transaction import InvalidTransaction, Transaction
+from models.contracts.transaction import InvalidTransaction, Transaction
 
 
 def record(**changes: Any) -> dict[str, Any]:

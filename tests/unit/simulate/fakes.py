@@ -43,6 +43,22 @@ class FakeGateway:
     requests: int = 0
     health_checks: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    label_requests: int = 0
+
+    def label_transport(self) -> httpx.MockTransport:
+        """POST /labels for the (blocking) label client: records the labels, 202."""
+        return httpx.MockTransport(self.handle_labels)
+
+    def handle_labels(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        assert request.url.path == "/labels"
+        self.label_requests += 1
+        payload = orjson.loads(request.content)
+        self.labels.extend(payload)
+        return httpx.Response(202, json={"status": "accepted", "accepted": len(payload),
+                                         "unresolved": 0, "received_at": 1})  # fmt: skip
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 import uvicorn
 
-from fraudctl.alerts.model import alert_fields
+from models.contracts.alert import alert_fields
 from tests.fixtures.ports import free_ports
 
 Scope = dict[str, Any]
@@ -28,6 +28,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class HttpGateway:
     def __init__(self, redis_port: int | None = None, stream: str = "fraud:alerts") -> None:
         self.received: list[dict[str, Any]] = []
+        self.labels: list[dict[str, Any]] = []
         self.redis = redis.Redis(port=redis_port) if redis_port else None
         self.stream = stream
 
@@ -60,6 +61,11 @@ class HttpGateway:
         path = scope["path"]
         if path == "/healthz":
             status, answer = 200, {"status": "ok"}
+        elif path == "/labels":
+            posted = json.loads(raw)
+            self.labels.extend(posted)
+            status = 202
+            answer = {"status": "accepted", "accepted": len(posted), "unresolved": 0}
         elif path == "/transaction":
             status, answer = self._judge(json.loads(raw))
         else:

@@ -10,7 +10,6 @@ import redis
 from typer.testing import CliRunner
 
 from fraudctl.cli import app
-from fraudctl.simulate.quality import LEGIT_LABEL
 from tests.fixtures.ports import free_ports
 from tests.fixtures.redis_server import RedisServer
 from tests.unit.simulate.http_gateway import HttpGateway, serve
@@ -46,6 +45,9 @@ def env(redis_server: RedisServer, redis_client: redis.Redis) -> dict[str, str]:
         (["--batch-size", "5000"], "limit of 1000"),
         (["--gateway", "localhost:8000"], "is not an http(s) URL"),
         (["--gateway", "http://127.0.0.1:99999"], "invalid port"),
+        (["--label-delay", "soon"], "--label-delay 'soon' is not a delay"),
+        (["--label-delay", "2d"], "--label-delay '2d' is not a delay"),
+        (["--label-delay", "25h"], "longer than a day"),
     ],
 )
 def test_bad_flags_exit_2_with_the_fix(args: list[str], message: str) -> None:
@@ -83,10 +85,11 @@ def test_json_summary_and_labels(
     # the fake gateway shares this process's CPU, so only the arithmetic is checked here
     assert summary["elapsed_s"] >= 0.5
     assert summary["achieved_rate"] == pytest.approx(300 / summary["elapsed_s"], rel=0.001)
-    labels = redis_client.hgetall("fraud:labels")
+    labels = gateway.labels  # posted at the end: the default delay outlasts the run
     assert len(labels) == summary["labels_recorded"] == 300
-    frauds = [v for v in labels.values() if v != LEGIT_LABEL]
+    frauds = [label for label in labels if label["label"] == "fraud"]
     assert len(frauds) == summary["frauds_injected"] > 0
+    assert redis_client.keys("fraud:labels*") == []  # no alerts: nothing to mirror
     assert summary["quality"]["recall"] == 0.0  # no job here: every fraud is a miss
 
 
@@ -117,8 +120,14 @@ def test_demo_prints_the_alert_with_reasons_and_latency(
     assert len(ids) == len(set(ids)) == 4  # reruns send fresh ids
     assert [b["amount"] for b in gateway.received] == [50.0, 5000.0, 50.0, 5000.0]
     assert {b["merchant_id"] for b in gateway.received} == {"merchant_a", "merchant_b"}
-    labels = redis_client.hgetall("fraud:labels")
-    assert sorted(labels.values()) == ["amount_spike", "amount_spike", LEGIT_LABEL, LEGIT_LABEL]
+    assert sorted(label["label"] for label in gateway.labels) == [
+        "fraud",
+        "fraud",
+        "legit",
+        "legit",
+    ]
+    mirrored = [redis_client.get(f"fraud:labels:{txn}") for txn in ids]
+    assert sorted(mirrored) == ["fraud", "fraud", "legit", "legit"]
 
 
 def test_demo_without_an_alert_says_what_to_check(env: dict[str, str]) -> None:
@@ -139,7 +148,7 @@ def test_ctrl_c_stops_cleanly_and_prints_the_summary(env: dict[str, str]) -> Non
     import sys
     import time
 
-    from fraudctl.settings import REPO_ROOT
+    from foundation.settings import REPO_ROOT
 
     gateway = HttpGateway()
     with serve(gateway) as url:
@@ -172,7 +181,7 @@ def test_background_traffic_starts_and_stops_with_a_summary(
     """What `fraudctl demo` runs behind the console (and `fraudctl up` may too)."""
     import time
 
-    from fraudctl.settings import settings_with
+    from foundation.settings import settings_with
     from fraudctl.simulate.background import (
         log_path,
         start_background_simulation,

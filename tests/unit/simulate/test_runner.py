@@ -10,14 +10,15 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from fraudctl.alerts.model import alert_fields
-from fraudctl.settings import Settings, settings_with
+from foundation.settings import Settings, settings_with
+from fraudctl.labels_client import LabelClient
 from fraudctl.simulate.options import SimulateOptions, build_options
-from fraudctl.simulate.quality import LEGIT_LABEL
 from fraudctl.simulate.runner import GatewayUnreachable, Simulation
 from fraudctl.simulate.sender import GatewaySender
 from fraudctl.simulate.timeline import event_time_start
-from models.patterns import PATTERN_NAMES
+from models.contracts.alert import alert_fields
+from models.contracts.label import Label
+from models.contracts.timestamps import epoch_ms, parse_timestamp
 from tests.fixtures.redis_server import RedisServer
 from tests.unit.simulate.fakes import FakeGateway
 
@@ -49,7 +50,15 @@ def simulation(
     gateway: FakeGateway, options: SimulateOptions, settings: Settings, **kw: object
 ) -> Simulation:
     sender = GatewaySender("http://gw", transport=gateway.transport())
-    return Simulation(options, settings, sender=sender, use_kafka=False, **kw)  # type: ignore[arg-type]
+    labels = LabelClient("http://gw", transport=gateway.label_transport())
+    return Simulation(
+        options,
+        settings,
+        sender=sender,
+        use_kafka=False,
+        label_client=labels,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 async def run(sim: Simulation) -> object:
@@ -58,10 +67,10 @@ async def run(sim: Simulation) -> object:
 
 
 async def perfect_detector(
-    client: aioredis.Redis, gateway: FakeGateway, labels_key: str, stream: str, stop: asyncio.Event
+    client: aioredis.Redis, gateway: FakeGateway, sim: Simulation, stream: str, stop: asyncio.Event
 ) -> None:
-    """A stand-in for the job that knows the truth: alerts every labelled fraud, plus the
-    first genuine transaction (one false positive)."""
+    """A stand-in for the job that knows the truth: alerts every fraud, plus the first
+    genuine transaction (one false positive)."""
     done: set[str] = set()
     false_positive_sent = False
     while not stop.is_set():
@@ -69,12 +78,10 @@ async def perfect_detector(
             txn = body["transaction_id"]
             if txn in done:
                 continue
-            label = await client.hget(labels_key, txn)
-            if label is None:
-                continue
             done.add(txn)
-            if label != LEGIT_LABEL or not false_positive_sent:
-                false_positive_sent = false_positive_sent or label == LEGIT_LABEL
+            fraud = txn in sim.quality.frauds
+            if fraud or not false_positive_sent:
+                false_positive_sent = false_positive_sent or not fraud
                 alert = {
                     "transaction_id": txn,
                     "user_id": body["user_id"],
@@ -87,7 +94,7 @@ async def perfect_detector(
         await asyncio.sleep(0.02)
 
 
-async def test_labels_recorded_and_quality_from_the_alert_stream(
+async def test_labels_posted_mirrored_and_quality_from_the_alert_stream(
     redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
     settings = make_settings(redis_server.port)
@@ -103,9 +110,7 @@ async def test_labels_recorded_and_quality_from_the_alert_stream(
     stop = asyncio.Event()
     client = aioredis.Redis(port=redis_server.port, decode_responses=True)
     job = asyncio.create_task(
-        perfect_detector(
-            client, gateway, settings.redis.labels_key, settings.redis.alerts_stream, stop
-        )
+        perfect_detector(client, gateway, sim, settings.redis.alerts_stream, stop)
     )
     summary = await sim.run(asyncio.Event())
     stop.set()
@@ -115,12 +120,26 @@ async def test_labels_recorded_and_quality_from_the_alert_stream(
     assert summary.sent == 400 and summary.stopped_by == "count"
     assert summary.accepted == len(gateway.received)
     assert summary.accepted + summary.rejected == 400
-    labels = redis_client.hgetall(settings.redis.labels_key)
-    assert len(labels) == summary.labels_recorded == summary.accepted
-    assert set(labels) == {b["transaction_id"] for b in gateway.received}
-    assert set(labels.values()) <= {LEGIT_LABEL, *PATTERN_NAMES}
-    frauds = sum(1 for v in labels.values() if v != LEGIT_LABEL)
+    # Every accepted transaction's truth went to POST /labels, with its user and merchant.
+    assert len(gateway.labels) == summary.labels_recorded == summary.accepted
+    bodies = {b["transaction_id"]: b for b in gateway.received}
+    assert {label["transaction_id"] for label in gateway.labels} == set(bodies)
+    for label in gateway.labels:
+        body = bodies[label["transaction_id"]]
+        assert (label["user_id"], label["merchant_id"]) == (body["user_id"], body["merchant_id"])
+        assert label["source"] == "simulator"
+        assert Label.from_record(label).labelled_at >= epoch_ms(parse_timestamp(body["timestamp"]))
+    frauds = sum(1 for label in gateway.labels if label["label"] == "fraud")
     assert frauds == summary.frauds_injected > 0
+    # Redis mirrors only the labels of alerted transactions, each with a TTL.
+    mirrored = {
+        key.removeprefix(f"{settings.redis.labels_key}:"): redis_client.get(key)
+        for key in redis_client.scan_iter(f"{settings.redis.labels_key}:*")
+    }
+    assert len(mirrored) == frauds + 1
+    assert sorted(set(mirrored.values())) == ["fraud", "legit"]
+    assert 0 < redis_client.ttl(f"{settings.redis.labels_key}:{next(iter(mirrored))}") <= 86_400
+    assert redis_client.type(settings.redis.labels_key) == "none"  # no unbounded hash
     for body in gateway.received:  # ground truth never travels with the transaction
         assert set(body) <= {
             "transaction_id",

@@ -11,7 +11,7 @@ from fraudctl.stack import COMPONENT_NAMES
 
 def test_status_json_on_an_empty_state_dir(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--state-dir", str(tmp_path), "status", "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # nothing is running: not healthy
     payload = json.loads(result.output)
     assert [c["name"] for c in payload["components"]] == list(COMPONENT_NAMES)
     assert {c["state"] for c in payload["components"]} == {"stopped"}

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 from fraudctl.stack.process import ManagedProcess, port_owner
+from tests.fixtures.stack import crash
 
 SLEEPER = [sys.executable, "-c", "import time; print('hello', flush=True); time.sleep(60)"]
 
@@ -35,7 +36,7 @@ def test_start_stop_and_pid_file(tmp_path: Path) -> None:
 def test_killed_process_leaves_a_stale_pid_file_that_is_recognised(tmp_path: Path) -> None:
     proc = ManagedProcess("sleeper", tmp_path / "run", tmp_path / "logs")
     proc.start(SLEEPER, env={}, cwd=tmp_path)
-    proc.kill()
+    crash(proc)
     assert proc.is_stale()
     proc.clear_stale()
     assert not proc.pid_file.exists()
@@ -84,3 +85,35 @@ def test_port_owner_names_the_listening_process() -> None:
         assert owner is not None
         assert str(psutil.Process().pid) in owner or owner == "an unknown process"
     assert port_owner("127.0.0.1", port) is None
+
+
+def test_a_child_does_not_inherit_the_signals_held_during_start(tmp_path: Path) -> None:
+    """start() holds SIGTERM while it writes the pid file; the child must still obey it."""
+    proc = ManagedProcess("sleeper", tmp_path / "run", tmp_path / "logs")
+    rec = proc.start(SLEEPER, env={}, cwd=tmp_path)
+    blocked = psutil.Process(rec.pid)
+    mask = next(
+        int(line.split()[1], 16)
+        for line in Path(f"/proc/{rec.pid}/status").read_text().splitlines()
+        if line.startswith("SigBlk:")
+    )
+    assert mask & (1 << (15 - 1)) == 0, "SIGTERM is blocked in the child"
+    started = time.monotonic()
+    assert proc.stop(timeout_s=10)
+    assert time.monotonic() - started < 5, "SIGTERM was ignored; only SIGKILL stopped it"
+    assert not blocked.is_running() or blocked.status() == psutil.STATUS_ZOMBIE
+
+
+def test_orphans_of_a_killed_leader_are_found_and_killed(tmp_path: Path) -> None:
+    proc = ManagedProcess("wrapper", tmp_path / "run", tmp_path / "logs")
+    rec = proc.start(["bash", "-c", "sleep 60 & wait"], env=dict(os.environ), cwd=tmp_path)
+    deadline = time.monotonic() + 5
+    while not psutil.Process(rec.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = psutil.Process(rec.pid).children()[0]
+    os.kill(rec.pid, 9)  # only the leader: its child keeps running, as a JVM under a script
+    psutil.wait_procs([psutil.Process(rec.pid)], timeout=5)
+    assert [p.pid for p in proc.orphans()] == [child.pid]
+    assert proc.kill_orphans() == 1
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert proc.orphans() == []
