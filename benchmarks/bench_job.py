@@ -6,17 +6,22 @@ dir, then
 1. preloads `--transactions` generated transactions (2,000 users, 2 % fraud) into Kafka,
    exactly as the gateway writes them, and labels for the fraud among them plus
    `--label-share` of the rest (so the scorer's label-risk book is in use);
-2. throughput, per execution mode: the bare keyed job (benchmarks/bare_keyed_job.py: same
-   source, JSON parse, key_by(user_id), a counter in keyed state, one record out) and the
-   scoring job each read the preloaded topic from the start; the sustained rate is taken
-   from their output (`scored_at` of the middle 80 % of the records: no start-up, no tail);
-3. latency, thread mode: live transactions (event time = now) POSTed to the gateway in
-   batches every 10 ms at `--rates`; per transaction `scored_at - received_at` from the
-   decision log and, per alert, `detected_at - received_at` (in Redis) — p50/p90/p99.
+2. throughput, per TaskManager count (`--taskmanagers 1,2`: the second TaskManager is
+   started beside the first) and execution mode: the bare keyed job
+   (benchmarks/bare_keyed_job.py: same source, JSON parse, key_by(user_id), a counter in
+   keyed state, one record out) and the scoring job each read the preloaded topic from the
+   start (labels too); the sustained rate is taken from their output (`scored_at` of the
+   middle 80 % of the records: no start-up, no tail);
+3. latency, thread mode, with `--latency-taskmanagers` (default: the last count):
+   generated live transactions POSTed to the gateway in batches every 10 ms at `--rates`;
+   per transaction `scored_at - received_at` from the decision log and, per alert,
+   `detected_at - received_at` (in Redis) — p50/p90/p99/p99.9, the first 15 s not counted;
+4. with `--first-minute`: the same at 200 tx/s for the first 60 s of a freshly submitted
+   job (nothing discounted) — what the first minute after `fraudctl up` looks like.
 
 All runs share the host with whatever else runs on it: the load average is printed.
 
-    .venv/bin/python benchmarks/bench_job.py                      # everything, ~12 min
+    .venv/bin/python benchmarks/bench_job.py --first-minute       # everything, ~15 min
     .venv/bin/python benchmarks/bench_job.py --modes thread --rates 200 --latency-seconds 30
 """
 
@@ -44,12 +49,14 @@ from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flink_job.functions import CACHED_USERS
+from flink_job.job import LABELS_GROUP_ID
 from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
 from foundation.flink_rest import FlinkRest
 from foundation.kafka_topics import TopicSpec, ensure_topics
 from foundation.settings import Settings
 from fraudctl.jobs import cancel_scoring_job, submit_job
 from fraudctl.stack import StackManager
+from fraudctl.stack.components.flink import taskmanager_name
 from fraudctl.stack.flink_submit import submit_python_job
 from models.contracts.decision import DecisionDeduper
 from models.contracts.label import Label
@@ -65,6 +72,11 @@ SCORING_GROUP = "fraudctl-scoring"
 def with_mode(settings: Settings, mode: str) -> Settings:
     job = settings.job.model_copy(update={"execution_mode": mode})
     return settings.model_copy(update={"job": job})
+
+
+def with_taskmanagers(settings: Settings, count: int) -> Settings:
+    flink = settings.flink.model_copy(update={"taskmanagers": count})
+    return settings.model_copy(update={"flink": flink})
 
 
 def load() -> str:
@@ -136,9 +148,12 @@ def bench_bare(settings: Settings, mode: str, count: int) -> dict[str, Any]:
 
 
 def reset_scoring_group(settings: Settings) -> None:
+    """Forget the job's committed offsets: transactions *and* labels are read from the
+    start again (without the labels group, a second run would score with no label book)."""
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
-    with contextlib.suppress(Exception):  # the group does not exist yet
-        admin.delete_consumer_groups([SCORING_GROUP])[SCORING_GROUP].result(30)
+    for group in (SCORING_GROUP, LABELS_GROUP_ID):
+        with contextlib.suppress(Exception):  # the group does not exist yet
+            admin.delete_consumer_groups([group])[group].result(30)
 
 
 def bench_scoring(settings: Settings, mode: str, count: int) -> dict[str, Any]:
@@ -172,6 +187,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
         "p50": at(0.50),
         "p90": at(0.90),
         "p99": at(0.99),
+        "p99.9": at(0.999),
         "max": ordered[-1],
         "mean": statistics.fmean(ordered),
     }
@@ -215,7 +231,12 @@ def post_paced(gateway: str, bodies: list[dict[str, Any]], rate: int) -> int:
         return sum(future.result() for future in futures)
 
 
-def bench_latency(settings: Settings, rate: int, seconds: int) -> dict[str, Any]:
+def bench_latency(
+    settings: Settings, rate: int, seconds: int, warmup_s: float = 15.0
+) -> dict[str, Any]:
+    """Latency of live traffic at `rate` (received_at at the gateway -> scored_at in the
+    decision log); decisions of transactions received in the first
+    `warmup_s` seconds are not counted (0: count everything, e.g. right after a start)."""
     tag = f"lat{rate}-{uuid.uuid4().hex[:6]}"
     bodies = live_bodies(rate * seconds, tag, seed=rate)
     wanted = {b["transaction_id"] for b in bodies}
@@ -234,6 +255,7 @@ def bench_latency(settings: Settings, rate: int, seconds: int) -> dict[str, Any]
 
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
+    counted_from_ms = time.time_ns() // 1_000_000 + int(warmup_s * 1000)
     sending = time.monotonic()
     accepted = post_paced(settings.gateway.url, bodies, rate)
     sent_in = time.monotonic() - sending
@@ -242,16 +264,19 @@ def bench_latency(settings: Settings, rate: int, seconds: int) -> dict[str, Any]
     alert_latency = [
         a["detected_at"] - a["received_at"]
         for _, a, _ in alerts.entries()
-        if a["transaction_id"].startswith(tag)
+        if a["transaction_id"].startswith(tag) and a["received_at"] >= counted_from_ms
     ]
+    counted = [r for r in decided.values() if r["received_at"] >= counted_from_ms]
     return {
         "rate": rate,
         "seconds": seconds,
+        "warmup_s": warmup_s,
+        "load": load(),
         "accepted": accepted,
         "achieved_rate": round(accepted / sent_in),
         "decided": len(decided),
         "alerts": len(alert_latency),
-        "decision_ms": percentiles([r["scored_at"] - r["received_at"] for r in decided.values()]),
+        "decision_ms": percentiles([r["scored_at"] - r["received_at"] for r in counted]),
         "alert_ms": percentiles([float(v) for v in alert_latency]),
     }
 
@@ -342,7 +367,13 @@ def store_rules(settings: Settings, rules: list[Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transactions", type=int, default=200_000)
-    parser.add_argument("--modes", default="thread,process")
+    parser.add_argument("--modes", default="thread")
+    parser.add_argument("--taskmanagers", default="1,2",
+                        help="throughput with each of these TaskManager counts")  # fmt: skip
+    parser.add_argument("--latency-taskmanagers", type=int, default=0,
+                        help="TaskManagers in the latency runs (default: the last)")  # fmt: skip
+    parser.add_argument("--first-minute", action="store_true",
+                        help="also: 200 tx/s latency in a fresh job's first minute")  # fmt: skip
     parser.add_argument("--process-transactions", type=int, default=40_000,
                         help="decisions to time in process mode (it is slow)")  # fmt: skip
     parser.add_argument("--rates", default="200,1000")
@@ -365,25 +396,37 @@ def main() -> None:
         results["preload_s"], results["labels"] = preload(
             settings, args.transactions, args.label_share
         )
-        for mode in [m for m in args.modes.split(",") if m]:
-            count = args.transactions if mode == "thread" else args.process_transactions
-            bare = bench_bare(settings, mode, count)
-            print(f"bare keyed job, {mode}: {bare['rate']:,.0f} tx/s ({load()})", flush=True)
-            scoring = bench_scoring(settings, mode, count)
-            print(f"scoring job,    {mode}: {scoring['rate']:,.0f} tx/s "
-                  f"({scoring['flagged']:,} flagged of {scoring['records']:,}; {load()})",
-                  flush=True)  # fmt: skip
-            results[mode] = {"bare": bare, "scoring": scoring}
-            if mode == "thread" and args.rules:
-                rules = bench_rules(args.rules)
-                results["rules_engine"] = bench_rules_in_process(rules)
-                store_rules(settings, rules)
-                with_rules = bench_scoring(settings, mode, count)
-                results[mode]["scoring_with_rules"] = {**with_rules, "rules": args.rules}
-                print(f"scoring job,    {mode}, {args.rules} rules: {with_rules['rate']:,.0f} tx/s "
-                      f"(none: {scoring['rate']:,.0f} tx/s; engine alone "
-                      f"{results['rules_engine']['per_transaction_us']} us/tx; {load()})",
+        tm_counts = [int(n) for n in args.taskmanagers.split(",") if n]
+        for taskmanagers in tm_counts:
+            settings = with_taskmanagers(settings, taskmanagers)
+            StackManager(settings).up()  # starts the TaskManagers not yet running
+            for mode in [m for m in args.modes.split(",") if m]:
+                key = f"{mode}, {taskmanagers} TaskManager(s)"
+                count = args.transactions if mode == "thread" else args.process_transactions
+                bare = bench_bare(settings, mode, count)
+                print(f"bare keyed job, {key}: {bare['rate']:,.0f} tx/s ({load()})", flush=True)
+                scoring = bench_scoring(settings, mode, count)
+                print(f"scoring job,    {key}: {scoring['rate']:,.0f} tx/s "
+                      f"({scoring['flagged']:,} flagged of {scoring['records']:,}; "
+                      f"{scoring['rate'] / bare['rate']:.2f}x bare; {load()})",
                       flush=True)  # fmt: skip
+                results[key] = {"bare": bare, "scoring": scoring, "load": load()}
+                if mode == "thread" and args.rules:
+                    rules = bench_rules(args.rules)
+                    results["rules_engine"] = bench_rules_in_process(rules)
+                    store_rules(settings, rules)
+                    with_rules = bench_scoring(settings, mode, count)
+                    results[key]["scoring_with_rules"] = {**with_rules, "rules": args.rules}
+                    print(f"scoring job,    {key}, {args.rules} rules: "
+                          f"{with_rules['rate']:,.0f} tx/s "
+                          f"(none: {scoring['rate']:,.0f} tx/s; engine alone "
+                          f"{results['rules_engine']['per_transaction_us']} us/tx; {load()})",
+                          flush=True)  # fmt: skip
+        latency_tms = args.latency_taskmanagers or tm_counts[-1]
+        for index in range(latency_tms, max(tm_counts)):  # e.g. back to the default one
+            manager.stop(taskmanager_name(index))
+        settings = with_taskmanagers(settings, latency_tms)
+        results["latency_taskmanagers"] = latency_tms
         rates = [int(r) for r in args.rates.split(",") if r]
         if rates:
             reset_scoring_group(settings)
@@ -398,6 +441,14 @@ def main() -> None:
                       f"{report['alerts']:,} alerts; {load()}):\n"
                       f"  decision {json.dumps(report['decision_ms'])}\n"
                       f"  alert    {json.dumps(report['alert_ms'])}", flush=True)  # fmt: skip
+        if args.first_minute:
+            # A fresh job (no state) from the group's committed offsets: no backlog to read.
+            cancel_scoring_job(settings, savepoint=False)
+            submit_job(with_mode(settings, "thread"), fresh=True)  # no catch-up, no warm-up
+            report = bench_latency(settings, 200, 60, warmup_s=0)
+            results["first_minute"] = report
+            print(f"latency at 200 tx/s in the first minute of a fresh job ({load()}):\n"
+                  f"  decision {json.dumps(report['decision_ms'])}", flush=True)  # fmt: skip
         results["load_end"] = load()
         print(json.dumps(results, indent=2))
         if args.json:

@@ -39,7 +39,9 @@ from models.generator import TrafficGenerator
 from models.label_risk import LABEL_FEATURE_NAMES, LabelRiskBook
 
 
-def timed(name: str, items: list[Any], work: Callable[[Any], Any], rows: list[tuple[str, float]]) -> list[Any]:
+def timed(
+    name: str, items: list[Any], work: Callable[[Any], Any], rows: list[tuple[str, float]]
+) -> list[Any]:
     out: list[Any] = []
     append = out.append
     start = time.perf_counter()
@@ -62,7 +64,7 @@ def main() -> None:
     raws = [orjson.dumps(kafka_record(body, received_at=1)).decode() for body, _ in bodies]
     detector = ModelPackage.load(get_settings().model.artifacts_dir).detector()
     book = LabelRiskBook()
-    for index, (body, label) in enumerate(bodies[: args.labels]):
+    for index, (_body, label) in enumerate(bodies[: args.labels]):
         txn = parse_transaction(raws[index])
         book.add(
             Label(

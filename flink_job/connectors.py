@@ -29,13 +29,22 @@ from foundation.settings import REPO_ROOT, Settings
 SCORING_GROUP_ID = "fraudctl-scoring"
 
 
+def job_parallelism(settings: Settings) -> int:
+    """One scoring subtask per Kafka partition (at least `job.parallelism`), so adding
+    TaskManagers (each its own Python interpreter) adds scoring capacity; never more than
+    the cluster's slots."""
+    flink = settings.flink
+    wanted = max(settings.job.parallelism, settings.kafka.partitions)
+    return max(1, min(wanted, flink.slots * flink.taskmanagers))
+
+
 def job_configuration(settings: Settings) -> Configuration:
     """Flink options for the job: execution mode, checkpoints, restarts, low-latency buffers."""
     job = settings.job
     config = Configuration()
     options: dict[str, str] = {
         "python.execution-mode": job.execution_mode,
-        "parallelism.default": str(job.parallelism),
+        "parallelism.default": str(job_parallelism(settings)),
         "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         # A Redis outage stalls the alert writer and with it the barriers: a few checkpoints
@@ -160,5 +169,5 @@ def discarding_sink() -> Sink:
 
 def make_environment(settings: Settings) -> StreamExecutionEnvironment:
     env = StreamExecutionEnvironment.get_execution_environment(job_configuration(settings))
-    env.set_parallelism(settings.job.parallelism)
+    env.set_parallelism(job_parallelism(settings))
     return env

@@ -150,7 +150,8 @@ class SlotCache:
 
 
 class ScoreTransactions(KeyedBroadcastProcessFunction):
-    """Per user: order by event time, update features, add label risk, score, log, alert.
+    """Per user, on arrival: update features, add label risk, score, log, alert (and
+    correct the decisions a late-arriving earlier transaction changes, see ordering.py).
 
     The keyed side is the user's transactions; the broadcast side is every label, kept in
     a LabelRiskBook (broadcast state + an in-memory mirror, see label_state.py). The model
@@ -260,6 +261,7 @@ class ScoreTransactions(KeyedBroadcastProcessFunction):
             try:
                 state = yield from self._score_one(state, step)
             except Exception as error:  # one record must never stop the job
+                step.absorbed = False  # the state it would have made is dropped with it
                 reason = f"scoring failed ({type(error).__name__}: {error}); state kept"
                 yield DEAD_LETTERS, dead_letter(raw_of(step.txn), reason, now_ms(), stage="score")
         return state
@@ -293,7 +295,9 @@ class ScoreTransactions(KeyedBroadcastProcessFunction):
         scored_at = now_ms()
         step.absorbed = True
         extra = dict(zip(LABEL_FEATURE_NAMES, label_features, strict=True))
-        hits = evaluate_rules(self.rules, self.rule_windows, txn, result.vector, extra)
+        hits = evaluate_rules(
+            self.rules, self.rule_windows, txn, result.vector, extra, step.correction
+        )
         if hits:  # operator rules: their reasons added; an `alert` rule flags
             decision = with_hits(decision, hits)
         if decision.flagged:

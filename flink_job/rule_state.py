@@ -10,14 +10,18 @@ function has one broadcast input. Every scoring subtask keeps the rules in broad
 (checkpointed, key = rule id) and a compiled `RuleSet` in memory that is rebuilt only when
 a rule changes, never per record.
 
-Per user, the window events of windowed rules live in their own keyed value state, read
-and written only while a windowed rule is enabled (so rules without windows cost no state
-access). The mirror is pure Python: state is anything with put/remove/items.
+Per user, the window events of windowed rules (and the breaches already alerted) live in
+their own keyed value state, read and written only while a windowed rule is enabled (so
+rules without windows cost no state access). A correction (ordering.py) takes back the
+transaction's earlier window events before it is evaluated again, and a breach that moves
+to an earlier, late-arriving transaction does not alert twice (`UserRuleState`). The
+mirror is pure Python: state is anything with put/remove/items.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -34,7 +38,7 @@ from models.contracts.rule import InvalidRule, Rule, RuleRemoval, parse_rule_rec
 from models.contracts.transaction import Transaction
 from models.detector import Decision
 from models.features import FEATURE_NAMES
-from models.rules_engine import RuleHit, RuleSet, RuleWindows
+from models.rules_engine import CompiledRule, Event, RuleHit, RuleSet, RuleWindows
 
 # A rule record on the broadcast stream (labels are JSON objects: they start with '{').
 RULE_TAG = "rule\x1e"
@@ -177,8 +181,14 @@ def evaluate_rules(
     txn: Transaction,
     vector: Sequence[float],
     extra: Mapping[str, float],
+    correction: bool = False,
 ) -> list[RuleHit]:
-    """The hits of the enabled rules on one transaction (its user's keyed state current)."""
+    """The hits of the enabled rules on one transaction (its user's keyed state current).
+
+    `correction`: the transaction was scored before and is scored again in event-time
+    order (ordering.py); its earlier window events are taken back first, so the windows
+    end up as if every transaction had arrived in order.
+    """
     ruleset = mirror.ruleset
     if not ruleset:
         return []
@@ -187,25 +197,115 @@ def evaluate_rules(
         return ruleset.evaluate(
             txn, txn.event_time_ms, features, None if not ruleset.windowed else RuleWindows()
         )
-    user_windows = windows.load()
-    hits = ruleset.evaluate(txn, txn.event_time_ms, features, user_windows)
-    windows.save(user_windows)
+    user = windows.load()
+    if correction:
+        retract(ruleset, user.windows, txn, features)
+    hits = ruleset.evaluate(txn, txn.event_time_ms, features, user.windows)
+    if hits:
+        hits = user.once_per_breach(ruleset, txn, hits)
+    windows.save(user)
     return hits
 
 
+def _group(rule: CompiledRule, txn: Transaction) -> str:
+    return "" if rule.group_by == "user" else txn.card_fingerprint
+
+
+def retract(
+    ruleset: RuleSet, windows: RuleWindows, txn: Transaction, features: Mapping[str, float]
+) -> None:
+    """Take one (event time, value) of `txn` out of each window it was counted in."""
+    for rule in ruleset.compiled:
+        if not rule.window_ms or not rule.matches(txn, txn.event_time_ms, features):
+            continue
+        events = windows.data.get(rule.tag, {}).get(_group(rule, txn))
+        event = (txn.event_time_ms, rule.sample(txn))
+        if events and event in events:
+            events.remove(event)
+            windows.changed = True
+
+
+class UserRuleState:
+    """One user's rule state: the window events and the breaches already alerted.
+
+    A breach is alerted once, in real time. Transactions arriving out of order can move a
+    breach: the payment that crossed the limit on arrival (alerted) may, once an earlier
+    one arrives, no longer cross it, while the earlier one now does. The later hit is the
+    same breach: it stays in the decision as a `tag` hit and does not alert again.
+    """
+
+    __slots__ = ("alerted", "changed", "windows")
+
+    def __init__(self, windows: RuleWindows, alerted: dict[str, dict[str, list[Event]]]) -> None:
+        self.windows = windows
+        self.alerted = alerted  # rule tag -> group -> (event ms, value) of alerted hits
+        self.changed = False
+
+    def once_per_breach(
+        self, ruleset: RuleSet, txn: Transaction, hits: list[RuleHit]
+    ) -> list[RuleHit]:
+        by_tag = {(rule.rule.id, rule.rule.version): rule for rule in ruleset.compiled}
+        kept: list[RuleHit] = []
+        for hit in hits:
+            rule = by_tag.get((hit.rule_id, hit.version))
+            if rule is None or not rule.window_ms or not hit.alerts:
+                kept.append(hit)
+                continue
+            group = _group(rule, txn)
+            alerted = self.alerted.setdefault(rule.tag, {}).setdefault(group, [])
+            event_ms = txn.event_time_ms
+            # alerted hits that fell out of every window still in reach are forgotten
+            alerted[:] = [e for e in alerted if e[0] > event_ms - 2 * rule.window_ms]
+            if any(self._superseded(rule, group, earlier, event_ms) for earlier in alerted):
+                message = f"{hit.message} (this breach was already alerted)"
+                kept.append(dataclasses.replace(hit, action="tag", message=message))
+            else:
+                event = (event_ms, rule.sample(txn))
+                if event not in alerted:  # a correction that hits again: one entry
+                    alerted.append(event)
+                kept.append(hit)
+            self.changed = True
+        return kept
+
+    def _superseded(self, rule: CompiledRule, group: str, alerted: Event, event_ms: int) -> bool:
+        """Whether an alerted hit no longer crosses the limit now that a transaction at
+        `event_ms` (earlier, in its window) is counted: then both are one breach."""
+        at, value = alerted
+        if not event_ms <= at < event_ms + rule.window_ms:
+            return False
+        events = list(self.windows.data.get(rule.tag, {}).get(group, ()))
+        if (at, value) in events:
+            events.remove((at, value))
+        low = bisect_right(events, at - rule.window_ms, key=_event_ms)
+        high = bisect_right(events, at, key=_event_ms)
+        before, _ = rule.aggregate_of(events[low:high], value)
+        return rule.crossed(before)
+
+
+def _event_ms(event: Event) -> int:
+    return event[0]
+
+
 class UserWindows:
-    """Reads and writes one user's `RuleWindows` in keyed state, only when rules need it."""
+    """Reads and writes one user's rule state in keyed state, only when rules need it."""
+
+    FORMAT = "rules-2"
 
     def __init__(self, state: Any) -> None:
         self.state = state  # a keyed ValueState (PICKLED_BYTE_ARRAY)
 
-    def load(self) -> RuleWindows:
-        return RuleWindows.from_state(self.state.value())
+    def load(self) -> UserRuleState:
+        data = self.state.value()
+        if isinstance(data, tuple) and len(data) == 3 and data[0] == self.FORMAT:
+            alerted = data[2] if isinstance(data[2], dict) else {}
+            return UserRuleState(RuleWindows.from_state(data[1]), alerted)
+        return UserRuleState(RuleWindows.from_state(data), {})
 
-    def save(self, windows: RuleWindows) -> None:
-        if windows.changed:
-            self.state.update(windows.to_state())
-            windows.changed = False
+    def save(self, user: UserRuleState) -> None:
+        if user.windows.changed or user.changed:
+            self.state.update((self.FORMAT, user.windows.to_state(), user.alerted))
+            user.windows.changed = False
+            user.changed = False
 
 
 def rule_source_ddl(settings: Settings, table: str = "fraud_rules_source") -> str:

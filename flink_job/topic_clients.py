@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from foundation.clock import now_ms
-from foundation.kafka_security import librdkafka_security
+from foundation.kafka_security import librdkafka_security, reader_config
 from foundation.settings import Settings
 from models.generator import normalise_body
 
@@ -85,13 +85,11 @@ class TopicTail:
 
     def __init__(self, settings: Settings, topic: str, *, from_start: bool = False) -> None:
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka.bootstrap,
-                **librdkafka_security(settings.kafka),
-                "group.id": f"fraudctl-tail-{time.time_ns()}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_uncommitted",
-            }
+            reader_config(
+                settings.kafka,
+                f"fraudctl-tail-{time.time_ns()}",
+                **{"isolation.level": "read_uncommitted"},
+            )
         )
         metadata = self.consumer.list_topics(topic, timeout=10).topics[topic]
         assignment = []

@@ -1,11 +1,14 @@
-"""Kafka client security (TLS, SASL) from the settings, for every client the code base makes.
+"""Kafka client security (TLS, SASL) from the settings, for every client the code base makes,
+and the readers' common consumer options (`reader_config`).
 
-Two spellings of the same options: librdkafka's (confluent-kafka: gateway, CLI readers,
+Two spellings of the security options: librdkafka's (confluent-kafka: gateway, CLI readers,
 topic admin) and the Java client's (Flink's Kafka connectors). The local broker listens on
 loopback only and speaks PLAINTEXT, so by default both are empty and change nothing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from foundation.settings import KafkaSettings
 
@@ -36,6 +39,25 @@ def librdkafka_security(kafka: KafkaSettings) -> dict[str, str]:
         config["sasl.username"] = kafka.sasl_username
         config["sasl.password"] = kafka.sasl_password.get_secret_value()
     return config
+
+
+def reader_config(kafka: KafkaSettings, group: str, **extra: Any) -> dict[str, Any]:
+    """A confluent-kafka Consumer config for a tool that reads, never commits, and stays
+    quiet about a broker that is down (it reports that itself): the one place the readers'
+    common options live. `extra` adds or overrides librdkafka options."""
+    return {
+        "bootstrap.servers": kafka.bootstrap,
+        **librdkafka_security(kafka),
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+        "error_cb": _ignore_error,
+        **extra,
+    }
+
+
+def _ignore_error(_error: object) -> None:
+    """Connection errors are surfaced by the caller's own timeouts, not logged per retry."""
 
 
 def java_security(kafka: KafkaSettings) -> dict[str, str]:

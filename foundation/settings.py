@@ -99,6 +99,8 @@ class FlinkSettings(BaseModel):
     blob_port: Port = 6130
     taskmanager_data_port: Port = 6131
     slots: int = Field(default=4, ge=1, le=32)  # the job takes 2; room for a second
+    # TaskManagers started by `fraudctl up` (each a JVM with its own embedded Python).
+    taskmanagers: int = Field(default=1, ge=1, le=8)
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "1728m"
     job_name: str = JOB_NAME

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from foundation.kafka_security import librdkafka_security
+from foundation.kafka_security import reader_config
 from foundation.settings import Settings
 
 
@@ -71,15 +71,9 @@ def find_decision(
     kafka = settings.kafka
     topic = kafka.scores_topic
     consumer = Consumer(
-        {
-            "bootstrap.servers": kafka.bootstrap,
-            **librdkafka_security(kafka),
-            "group.id": "fraudctl-label-lookup",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "socket.connection.setup.timeout.ms": 3000,
-            "error_cb": lambda _err: None,
-        }
+        reader_config(
+            kafka, "fraudctl-label-lookup", **{"socket.connection.setup.timeout.ms": 3000}
+        )
     )
     deadline = time.monotonic() + timeout_s
     needle = orjson.dumps(transaction_id)  # the id as it appears in the JSON, quoted

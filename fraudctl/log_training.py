@@ -98,17 +98,15 @@ def read_topic(bootstrap: str, topic: str, idle_s: float = 10.0) -> Iterator[byt
     """Every message value of `topic`, from the beginning to the end seen at the start."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-    from foundation.kafka_security import librdkafka_security
+    from foundation.kafka_security import reader_config
     from foundation.settings import get_settings
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            **librdkafka_security(get_settings().kafka),
-            "group.id": f"fraudctl-train-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+        reader_config(
+            get_settings().kafka,
+            f"fraudctl-train-{uuid.uuid4().hex[:8]}",
+            **{"bootstrap.servers": bootstrap, "auto.offset.reset": "earliest"},
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.artifact_files import CURRENT_FILE, VERSIONS_DIR
+from models.contracts.transaction import Transaction
 from models.features import (
     FEATURE_NAMES,
     Evidence,
@@ -26,7 +27,6 @@ from models.label_risk import LABEL_FEATURE_NAMES, NO_LABEL_FEATURES
 from models.reasons import FALLBACK, Reason, explain
 from models.scorer import SCORER_FILE, PortableScorer
 from models.supervised_scorer import SUPERVISED_FILE, SupervisedScorer
-from models.transaction import Transaction
 
 if TYPE_CHECKING:
     from models.label_risk import LabelRiskBook

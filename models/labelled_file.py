@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from models.contracts.transaction import InvalidTransaction, Transaction
 from models.generator import card_fingerprint
-from models.transaction import InvalidTransaction, Transaction
 
 REQUIRED = ("user_id", "merchant_id", "amount", "timestamp", "label")
 OPTIONAL = ("transaction_id", "card_number", "location", "latitude", "longitude")

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.artifact_files import CARD_FILE, SCORER_FILE, SUPERVISED_FILE
+from models.contracts.transaction import Transaction
 from models.evaluation import choose_threshold, evaluate
 from models.export import portable_arrays, write_atomically, write_portable
 from models.features import FEATURE_NAMES, FEATURE_SET_VERSION
@@ -33,7 +34,6 @@ from models.training import (
     library_versions,
     save_artifacts,
 )
-from models.transaction import Transaction
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ import numpy.typing as npt
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+from models.contracts.transaction import Transaction
 from models.evaluation import choose_threshold, evaluate
 from models.features import UserState, update_and_extract
 from models.label_risk import DAY_MS, LabelRiskBook
 from models.supervised_scorer import SUPERVISED_FEATURE_NAMES, SUPERVISED_FORMAT_VERSION
-from models.transaction import Transaction
 
 EXPIRE_EVERY_MS = DAY_MS
 
@@ -47,6 +47,10 @@ class SupervisedConfig:
     l2_regularization: float = 1.0
     model_seed: int = 0
     target_precision: float = 0.8
+    # After the threshold is chosen and the slices are reported on, fit the exported model
+    # again on every row: the newest labels (the validation and test slices) are the ones
+    # most like tomorrow's traffic, and leaving them out costs more than it protects.
+    refit_on_all: bool = True
 
     def __post_init__(self) -> None:
         if self.label_delay_ms < 0:
@@ -196,7 +200,8 @@ def train_supervised(
     anomaly_model_version: str,
     config: SupervisedConfig,
 ) -> SupervisedResult:
-    """Fit on the earliest slice, threshold on the next, metrics on the latest."""
+    """Fit on the earliest slice, threshold on the next, metrics on the latest; then (by
+    default) fit the exported model on all rows, keeping that threshold."""
     if features.shape[1] != len(SUPERVISED_FEATURE_NAMES):
         raise ValueError(
             f"expected {len(SUPERVISED_FEATURE_NAMES)} columns ({SUPERVISED_FEATURE_NAMES}), "
@@ -245,6 +250,17 @@ def train_supervised(
         test_scores = classifier.predict_proba(features[test_rows])[:, 1]
         report["test"] = metrics(
             test_scores, fraud[test_rows], [tags[i] for i in test_rows], threshold
+        )
+    if config.refit_on_all:
+        classifier = fit_classifier(features, fraud, config)
+        arrays = classifier_arrays(classifier, threshold, "", anomaly_model_version)
+        arrays["model_version"] = np.array(_version_of(arrays))
+        report["model_version"] = str(arrays["model_version"])
+        report["feature_importances"] = gain_importances(classifier)
+        report["refit"] = (
+            f"the exported model was fitted again on all {len(fraud):,} rows after the "
+            "threshold was chosen; the slice metrics describe the model fitted on the "
+            "training slice"
         )
     return SupervisedResult(classifier, arrays, threshold, report)
 

@@ -51,8 +51,8 @@ def rolled_out(active: dict[str, str], version: str, subtasks: int) -> bool:
 
 def scoring_parallelism(settings: Settings) -> int:
     """The running scoring operator's parallelism (Flink REST), else the configured one."""
-    from fraudctl.jobs import find_job
     from foundation.flink_rest import FlinkRest
+    from fraudctl.jobs import find_job
 
     try:
         job = find_job(settings)
@@ -61,7 +61,7 @@ def scoring_parallelism(settings: Settings) -> int:
             for vertex in detail.get("vertices", []):
                 if str(vertex.get("name", "")).startswith(SCORING_VERTEX):
                     return int(vertex["parallelism"])
-    except Exception:  # noqa: BLE001 - REST trouble: fall back to the setting
+    except Exception:  # REST trouble: fall back to the setting
         pass
     return settings.job.parallelism
 

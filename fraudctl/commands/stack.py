@@ -53,7 +53,9 @@ class _Progress:
         table.add_column("phase")
         table.add_column("s", justify="right")
         table.add_column("detail", overflow="fold", max_width=60)
-        for name in (MODEL_STEP, *COMPONENT_NAMES, JOB_STEP, SUPERVISOR_STEP):
+        steps = (MODEL_STEP, *COMPONENT_NAMES, JOB_STEP, SUPERVISOR_STEP)
+        extra = [name for name in self.rows if name not in steps]  # TaskManager 2, 3, ...
+        for name in (*steps[: steps.index(JOB_STEP)], *sorted(extra), *steps[-2:]):
             if name not in self.rows:
                 continue
             phase, detail, since = self.rows[name]
@@ -125,7 +127,13 @@ def up(
         bool, typer.Option("--docker", help="Run compose/ under Docker instead of natively.")
     ] = False,
     taskmanagers: Annotated[
-        int | None, typer.Option(min=1, help="With --docker: number of TaskManagers.")
+        int | None,
+        typer.Option(
+            min=1,
+            max=8,
+            help="Number of TaskManagers, each its own Python interpreter "
+            "(default: FRAUDCTL_FLINK__TASKMANAGERS, 1).",
+        ),
     ] = None,
     no_job: Annotated[
         bool, typer.Option("--no-job", help="Do not submit the scoring job.")
@@ -145,6 +153,9 @@ def up(
     With --json, progress goes to stderr and the final status (as `status --json`) to stdout.
     """
     settings = settings_of(ctx)
+    if taskmanagers is not None and not docker:
+        flink = settings.flink.model_copy(update={"taskmanagers": taskmanagers})
+        settings = settings.model_copy(update={"flink": flink})
     say = _print_event_to_stderr if as_json else _print_event
     if docker:
         stack = DockerStack(settings)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from foundation.kafka_security import librdkafka_security
+from foundation.kafka_security import reader_config
 from foundation.settings import Settings
 from fraudctl.rules.files import DataFile
 from models.contracts.decision import (
@@ -180,14 +180,9 @@ def read_decision_log(
     kafka = settings.kafka
     topic = kafka.scores_topic
     consumer = Consumer(
-        {
-            "bootstrap.servers": kafka.bootstrap,
-            **librdkafka_security(kafka),
-            "group.id": "fraudctl-rules-dry-run",
-            "enable.auto.commit": False,
-            "socket.connection.setup.timeout.ms": 3000,
-            "error_cb": lambda _error: None,
-        }
+        reader_config(
+            kafka, "fraudctl-rules-dry-run", **{"socket.connection.setup.timeout.ms": 3000}
+        )
     )
     deadline = time.monotonic() + timeout_s
     deduper = DecisionDeduper()

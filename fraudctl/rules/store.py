@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from foundation.kafka_security import librdkafka_security
+from foundation.kafka_security import librdkafka_security, reader_config
 from foundation.settings import KafkaSettings
 from models.contracts.rule import InvalidRule, Rule, RuleRemoval, parse_rule_record
 
@@ -91,15 +91,11 @@ class RuleStore:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
         consumer = Consumer(
-            {
-                "bootstrap.servers": self.kafka.bootstrap,
-                **librdkafka_security(self.kafka),
-                "group.id": "fraudctl-rules-reader",
-                "enable.auto.commit": False,
-                "enable.partition.eof": False,
-                "socket.connection.setup.timeout.ms": 3000,
-                "error_cb": lambda _error: None,
-            }
+            reader_config(
+                self.kafka,
+                "fraudctl-rules-reader",
+                **{"socket.connection.setup.timeout.ms": 3000},
+            )
         )
         stored = StoredRules()
         deadline = time.monotonic() + self.timeout_s

@@ -20,7 +20,12 @@ from typing import Any, Literal
 from foundation.flink_rest import FlinkJob, FlinkRest, FlinkUnreachable
 from foundation.settings import Settings, settings_env
 from fraudctl.stack.components.base import Component, StackPaths, python_executable
-from fraudctl.stack.components.flink import JobManagerComponent, TaskManagerComponent
+from fraudctl.stack.components.flink import (
+    JobManagerComponent,
+    TaskManagerComponent,
+    taskmanager_index,
+    taskmanager_names,
+)
 from fraudctl.stack.components.kafka import KafkaComponent
 from fraudctl.stack.components.redis import RedisComponent
 from fraudctl.stack.components.web import DashboardComponent, GatewayComponent
@@ -80,6 +85,11 @@ def _ignore(_event: StackEvent) -> None:
     return None
 
 
+def _wave_of(name: str) -> str:
+    """Every TaskManager starts in the wave of the first one."""
+    return "flink-taskmanager" if taskmanager_index(name) is not None else name
+
+
 class StackManager:
     """Owns the processes of one state directory."""
 
@@ -89,11 +99,26 @@ class StackManager:
         self._jars: Jars | None = None
 
     # -- components -------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """COMPONENT_NAMES with every TaskManager: as many as settings.flink.taskmanagers,
+        and any further one still running from an `up` with a larger count."""
+        wanted = self.settings.flink.taskmanagers
+        extra = [
+            path.stem
+            for path in sorted(self.paths.run.glob("flink-taskmanager-*.pid"))
+            if (taskmanager_index(path.stem) or 0) >= wanted
+        ]
+        names = list(COMPONENT_NAMES)
+        at = names.index("flink-taskmanager")
+        names[at : at + 1] = [*taskmanager_names(wanted), *extra]
+        return names
+
     def canonical(self, name: str) -> str:
         name = ALIASES.get(name, name)
-        if name not in COMPONENT_NAMES:
+        names = self.names()
+        if name not in names:
             raise UnknownComponent(
-                f"there is no component {name!r}; choose one of: {', '.join(COMPONENT_NAMES)}"
+                f"there is no component {name!r}; choose one of: {', '.join(names)}"
             )
         return name
 
@@ -118,7 +143,8 @@ class StackManager:
             return KafkaComponent(self.settings, self.paths, jars=jars)
         if name == "flink-jobmanager":
             return JobManagerComponent(self.settings, self.paths, jars=jars)
-        return TaskManagerComponent(self.settings, self.paths, jars=jars)
+        index = taskmanager_index(name) or 0
+        return TaskManagerComponent(self.settings, self.paths, jars=jars, index=index)
 
     # -- lifecycle ----------------------------------------------------------------------
     def check_prerequisites(self) -> None:
@@ -130,7 +156,7 @@ class StackManager:
         """Start what is not running, in dependency order, and wait until each is healthy."""
         self.check_prerequisites()
         secure_stack(self.settings)  # secrets generated on first up, refused exposure
-        names = [self.canonical(n) for n in only] if only else list(COMPONENT_NAMES)
+        names = [self.canonical(n) for n in only] if only else self.names()
         lock = threading.Lock()
 
         def locked_event(event: StackEvent) -> None:
@@ -138,7 +164,7 @@ class StackManager:
                 on_event(event)
 
         for wave in START_WAVES:
-            todo = [name for name in wave if name in names]
+            todo = [name for name in names if _wave_of(name) in wave]
             if not todo:
                 continue
             with ThreadPoolExecutor(max_workers=len(todo)) as pool:
@@ -159,6 +185,7 @@ class StackManager:
             return False
         proc.clear_stale()
         self._check_ports_free(comp)
+        secure_stack(self.settings)  # also when one component is started on its own
         comp.prepare()
         on_event(StackEvent(comp.name, "starting"))
         self.paths.root.mkdir(parents=True, exist_ok=True)
@@ -247,7 +274,7 @@ class StackManager:
         """Stop the supervisor first (it would restart what is being stopped), then every
         component in reverse order; with purge also delete data and logs."""
         self.stop_supervisor(on_event)
-        for name in reversed(COMPONENT_NAMES):
+        for name in reversed(self.names()):
             self.stop(name, on_event)
         if purge and self.paths.root.exists():
             for sub in ("data", "conf", "logs", "run"):
@@ -260,7 +287,7 @@ class StackManager:
         supervision = read_state(self.paths)
         supervised = self.supervisor_process().is_running()
         result = []
-        for name in COMPONENT_NAMES:
+        for name in self.names():
             item = supervision.items.get(name, Supervised())
             result.append(
                 replace(
@@ -292,13 +319,16 @@ class StackManager:
 
     def _component_for_status(self, name: str) -> Component:
         """Like component(), but never fetches jars just to report status."""
-        if name in ("kafka", "flink-jobmanager", "flink-taskmanager") and self._jars is None:
+        index = taskmanager_index(name)
+        if (name in ("kafka", "flink-jobmanager") or index is not None) and self._jars is None:
             placeholder = Jars(Path("."), Path("."))
             if name == "kafka":
                 return KafkaComponent(self.settings, self.paths, jars=placeholder)
             if name == "flink-jobmanager":
                 return JobManagerComponent(self.settings, self.paths, jars=placeholder)
-            return TaskManagerComponent(self.settings, self.paths, jars=placeholder)
+            return TaskManagerComponent(
+                self.settings, self.paths, jars=placeholder, index=index or 0
+            )
         return self.component(name)
 
     def flink_jobs(self) -> list[FlinkJob]:

@@ -47,9 +47,12 @@ class DecisionRecord:
     card_fingerprint: str | None = None
     anomaly_score: float | None = None
     rule_hits: tuple[dict[str, Any], ...] = ()
+    # A second decision for a transaction that an earlier-timed one overtook: it carries
+    # the in-order features. Readers that keep the first decision per id ignore it.
+    correction: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "transaction_id": self.transaction_id,
             "user_id": self.user_id,
             "timestamp": self.timestamp,
@@ -70,6 +73,9 @@ class DecisionRecord:
             "anomaly_score": self.anomaly_score,
             "rule_hits": [dict(hit) for hit in self.rule_hits],
         }
+        if self.correction:  # the job writes the key on corrections only
+            record["correction"] = True
+        return record
 
 
 def decision_json(
@@ -153,6 +159,7 @@ def parse_decision(raw: str | bytes | Mapping[str, Any]) -> DecisionRecord:
         card_fingerprint=_optional(raw, "card_fingerprint", str),
         anomaly_score=None if raw.get("anomaly_score") is None else _number(raw, "anomaly_score"),
         rule_hits=_rule_hits(raw),
+        correction=raw.get("correction") is True,
     )
 
 

@@ -18,6 +18,27 @@ from fraudctl.stack.jars import Jars
 from fraudctl.stack.prereqs import check_java
 
 TM_REGISTERED = "Successful registration at resource manager"
+TASKMANAGER = "flink-taskmanager"
+
+
+def taskmanager_name(index: int) -> str:
+    """The component name of TaskManager `index`: the first keeps the plain name."""
+    return TASKMANAGER if index == 0 else f"{TASKMANAGER}-{index + 1}"
+
+
+def taskmanager_index(name: str) -> int | None:
+    """The index `taskmanager_name` gave `name` (None: not a TaskManager's name)."""
+    if name == TASKMANAGER:
+        return 0
+    prefix = f"{TASKMANAGER}-"
+    suffix = name[len(prefix) :] if name.startswith(prefix) else ""
+    if suffix.isdigit() and int(suffix) >= 2 and not suffix.startswith("0"):
+        return int(suffix) - 1
+    return None
+
+
+def taskmanager_names(count: int) -> list[str]:
+    return [taskmanager_name(index) for index in range(count)]
 
 
 def pyflink_home() -> Path:
@@ -68,6 +89,21 @@ class _FlinkProcess(Component):
             if not link.exists():
                 link.symlink_to(target)
 
+    def _taskmanager_config(self) -> dict[str, object]:
+        cfg = self.settings.flink
+        return {
+            "bind-host": cfg.host,
+            "host": cfg.host,
+            "resource-id": f"fraudctl-taskmanager-{cfg.taskmanager_rpc_port}",
+            "rpc": {"port": cfg.taskmanager_rpc_port},
+            "data": {"port": cfg.taskmanager_data_port},
+            "numberOfTaskSlots": cfg.slots,
+            "memory": {"process": {"size": cfg.taskmanager_memory}},
+            # With several TaskManagers a job's subtasks go to all of them (each has its
+            # own Python interpreter), not to the first one's free slots.
+            "load-balance": {"mode": "SLOTS"},
+        }
+
     def _config_yaml(self) -> str:
         cfg = self.settings.flink
         data = self.paths.data("flink")
@@ -78,15 +114,7 @@ class _FlinkProcess(Component):
                 "memory": {"process": {"size": cfg.jobmanager_memory}},
                 "execution": {"failover-strategy": "region"},
             },
-            "taskmanager": {
-                "bind-host": cfg.host,
-                "host": cfg.host,
-                "resource-id": f"fraudctl-taskmanager-{cfg.taskmanager_rpc_port}",
-                "rpc": {"port": cfg.taskmanager_rpc_port},
-                "data": {"port": cfg.taskmanager_data_port},
-                "numberOfTaskSlots": cfg.slots,
-                "memory": {"process": {"size": cfg.taskmanager_memory}},
-            },
+            "taskmanager": self._taskmanager_config(),
             "rest": {"address": cfg.host, "bind-address": cfg.host, "port": cfg.rest_port},
             "blob": {"server": {"port": str(cfg.blob_port)}},
             "parallelism": {"default": 1},
@@ -160,15 +188,57 @@ class JobManagerComponent(_FlinkProcess):
 
 
 class TaskManagerComponent(_FlinkProcess):
-    name = "flink-taskmanager"
+    """TaskManager `index` (0: the one on the configured ports, with the JobManager's conf
+    dir). Each further one (`fraudctl up --taskmanagers N`) is its own JVM with its own
+    embedded Python, conf dir and ephemeral RPC/data ports."""
+
+    name = TASKMANAGER
     script = "taskmanager.sh"
     health_timeout_s = 180.0
 
+    def __init__(self, *args: object, jars: Jars, index: int = 0, **kwargs: object) -> None:
+        super().__init__(*args, jars=jars, **kwargs)
+        self.index = index
+        self.name = taskmanager_name(index)
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.paths.conf("flink" if self.index == 0 else self.name)
+
+    @property
+    def pid_dir(self) -> Path:
+        pids = self.paths.data("flink") / "pids"
+        return pids if self.index == 0 else pids / self.name
+
     def prepare(self) -> None:
-        # The JobManager prepared the shared conf and lib dirs; only refresh them.
-        super().prepare()
+        if self.index == 0:  # the JobManager prepared the shared conf and lib dirs
+            super().prepare()
+            return
+        # Only its own conf: the lib dir is shared, and TaskManager 0 refreshes it meanwhile.
+        check_java()
+        home = pyflink_home()
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "config.yaml").write_text(self._config_yaml())
+        for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
+            shutil.copy(home / "conf" / name, self.conf_dir / name)
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+
+    def _taskmanager_config(self) -> dict[str, object]:
+        config = super()._taskmanager_config()
+        if self.index:
+            config.update(
+                {"resource-id": f"fraudctl-{self.name}", "rpc": {"port": 0}, "data": {"port": 0}}
+            )
+        return config
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env["FLINK_PID_DIR"] = str(self.pid_dir)
+        return env
 
     def ports(self) -> list[tuple[str, int]]:
+        if self.index:
+            return []  # ephemeral
         cfg = self.settings.flink
         return [(cfg.host, cfg.taskmanager_rpc_port), (cfg.host, cfg.taskmanager_data_port)]
 

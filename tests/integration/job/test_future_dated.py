@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -35,18 +36,6 @@ def test_a_record_23_hours_ahead_then_the_seed_scenario_is_not_late_and_alerts(
         )
         for i in range(8)
     ]
-    seed = [
-        kafka_record(body)
-        for body, _ in demo_transactions(tag, now, user_id=f"user-test-123-{tag}")
-    ]
-    fraud_id = seed[1]["transaction_id"]
-    assert fraud_id in expected_alerts(settings, seed), "premise: the model flags the seed"
-    # A pair of one user, the later one first, within the bound: a correction, not late.
-    pair = [
-        kafka_record(seed_body(f"{tag}-pair-{i}", f"{tag}-pair", 30.0 + i, _iso(moment)))
-        for i, moment in enumerate([now - timedelta(seconds=1), now])
-    ]
-    wanted = {r["transaction_id"] for r in future + seed + pair}
     scores = TopicTail(settings, settings.kafka.scores_topic)
     alerts = AlertLog(settings)
     producer = TransactionProducer(settings)
@@ -55,6 +44,9 @@ def test_a_record_23_hours_ahead_then_the_seed_scenario_is_not_late_and_alerts(
             producer.send(record)
         producer.flush()
         time.sleep(1.0)  # the future records' watermark reaches the scorer
+        seed, pair = seed_and_pair(tag, datetime.now(UTC))
+        fraud_id = seed[1]["transaction_id"]
+        wanted = {r["transaction_id"] for r in future + seed + pair}
         for record in seed:
             producer.send(record)
         producer.send(pair[1])
@@ -79,3 +71,18 @@ def test_a_record_23_hours_ahead_then_the_seed_scenario_is_not_late_and_alerts(
     earlier, later = (decided[r["transaction_id"]] for r in pair)
     assert len(earlier) == 1 and not earlier[0].get("correction")
     assert [bool(d.get("correction")) for d in later] == [False, True]
+    assert fraud_id in expected_alerts(settings, seed), "premise: the model flags the seed"
+
+
+def seed_and_pair(tag: str, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The seed scenario (a normal payment, then the fraud a minute later) at `now`, and a
+    pair of one user 1 s apart, to be sent later one first (within the bound)."""
+    seed = [
+        kafka_record(body)
+        for body, _ in demo_transactions(tag, now, user_id=f"user-test-123-{tag}")
+    ]
+    pair = [
+        kafka_record(seed_body(f"{tag}-pair-{i}", f"{tag}-pair", 30.0 + i, _iso(moment)))
+        for i, moment in enumerate([now - timedelta(seconds=1), now])
+    ]
+    return seed, pair

@@ -48,7 +48,10 @@ def test_job_decision_parses_back_field_for_field() -> None:
         extra_features={"label_fraud_rate_card": 0.25},
     )  # fmt: skip
     parsed = parse_decision(raw)
-    assert set(orjson.loads(raw)) == {field.name for field in fields(DecisionRecord)}
+    # `correction` is written on corrections only (see test_a_correction_round_trips).
+    assert set(orjson.loads(raw)) == {field.name for field in fields(DecisionRecord)} - {
+        "correction"
+    }
     assert set(orjson.loads(raw)) >= LEGACY_KEYS
     assert parsed == DecisionRecord(
         transaction_id="txn_fraud_002",
@@ -143,9 +146,17 @@ def test_the_simulator_follows_the_jobs_decisions() -> None:
         b'{"transaction_id": "txn_broken"}',
     ]
     follower = DecisionFollower(Settings(), belongs=lambda txn: txn.startswith("txn_"))
-    follower._consumer = _OneBatch(values, follower._stop)
-    follower._loop()
+    follower.tail._consumer = _OneBatch(values, follower.tail._stop)
+    follower.tail._loop()
     [decision] = follower.drain()
     assert decision.transaction_id == "txn_fraud_002" and decision.flagged
     assert decision.score == 0.712346 and decision.threshold == 0.55
     assert follower.invalid == 1
+
+
+def test_a_correction_round_trips() -> None:
+    raw = orjson.loads(decision_record(TXN, FLAGGED, VECTOR, 1))
+    assert parse_decision(raw).correction is False
+    corrected = parse_decision({**raw, "correction": True})
+    assert corrected.correction is True
+    assert corrected.to_dict()["correction"] is True

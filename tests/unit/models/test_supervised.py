@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import joblib
@@ -13,7 +14,13 @@ from models.detector import Detector
 from models.generator import generate_dataset
 from models.label_risk import DAY_MS, LABEL_FEATURE_NAMES, NO_LABEL_FEATURES
 from models.scorer import ModelFormatError
-from models.supervised import SupervisedConfig, replay_labelled, time_slices
+from models.supervised import (
+    SupervisedConfig,
+    fit_classifier,
+    replay_labelled,
+    time_slices,
+    train_supervised,
+)
 from models.supervised_scorer import SUPERVISED_FEATURE_NAMES, SupervisedScorer
 from models.training import ModelCard
 
@@ -102,3 +109,27 @@ def test_label_risk_reasons_on_flagged_decisions(small_model: tuple[Path, ModelC
     assert codes[:2] == ["CARD_FLAGGED", "MERCHANT_RISK"]
     assert "2 frauds confirmed on this card" in decision.reasons[0].message
     assert decision.anomaly_score is not None and decision.model_version.startswith("gbt-")
+
+
+def test_exported_model_is_refit_on_every_row_with_the_chosen_threshold() -> None:
+    rng = np.random.default_rng(3)
+    n = 3000
+    features = rng.normal(size=(n, len(SUPERVISED_FEATURE_NAMES)))
+    fraud = features[:, 0] + 0.5 * rng.normal(size=n) > 2.0
+    tags: list[str | None] = ["spike" if f else None for f in fraud]
+    times = np.arange(n, dtype=np.int64) * 60_000
+    small = SupervisedConfig(max_iter=20)
+    refit = train_supervised(features, fraud, tags, times, "if-x", small)
+    sliced = train_supervised(
+        features, fraud, tags, times, "if-x", replace(small, refit_on_all=False)
+    )
+    assert refit.threshold == sliced.threshold  # chosen on the same validation slice
+    assert refit.report["validation"] == sliced.report["validation"]
+    assert refit.model_version != sliced.model_version and "refit" in refit.report
+    assert refit.report["model_version"] == refit.model_version
+    assert refit.classifier.n_iter_ == 20
+    # the exported model is the one fitted on every row (validation and test slices too)
+    everything = fit_classifier(features, fraud, small)
+    assert np.array_equal(
+        refit.classifier.predict_proba(features), everything.predict_proba(features)
+    )

@@ -14,12 +14,12 @@ from fraudctl import log_training
 from fraudctl.commands import train as train_command
 from models.contracts.decision import decision_json
 from models.contracts.label import Label
+from models.contracts.transaction import Transaction
 from models.features import FEATURE_NAMES
 from models.generator import generate_dataset
 from models.label_risk import LABEL_FEATURE_NAMES
 from models.labelled_file import DataFileError, parse_column_map, read_labelled_file
 from models.registry import ModelRegistry
-from models.transaction import Transaction
 
 DAY = 86_400_000
 

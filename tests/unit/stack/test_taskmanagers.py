@@ -1,0 +1,67 @@
+"""N TaskManagers: names, their own conf and ports, and the manager's component list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from foundation.settings import Settings
+from fraudctl.stack.components.flink import (
+    TaskManagerComponent,
+    taskmanager_index,
+    taskmanager_name,
+    taskmanager_names,
+)
+from fraudctl.stack.jars import Jars
+from fraudctl.stack.manager import StackManager
+
+
+def settings(tmp_path: Path, taskmanagers: int) -> Settings:
+    return Settings(state_dir=tmp_path, flink={"taskmanagers": taskmanagers})  # type: ignore[arg-type]
+
+
+def test_names_round_trip_and_the_first_keeps_the_plain_name() -> None:
+    assert taskmanager_names(3) == [
+        "flink-taskmanager",
+        "flink-taskmanager-2",
+        "flink-taskmanager-3",
+    ]
+    assert [taskmanager_index(taskmanager_name(i)) for i in range(5)] == [0, 1, 2, 3, 4]
+    for other in ("flink-taskmanager-1", "flink-taskmanager-02", "flink-taskmanager-x", "kafka"):
+        assert taskmanager_index(other) is None
+
+
+def test_the_manager_lists_every_taskmanager_in_place(tmp_path: Path) -> None:
+    names = StackManager(settings(tmp_path, 2)).names()
+    at = names.index("flink-taskmanager")
+    assert names[at : at + 2] == ["flink-taskmanager", "flink-taskmanager-2"]
+    assert StackManager(settings(tmp_path, 2)).canonical("flink-taskmanager-2")
+
+
+def test_a_taskmanager_still_running_from_a_bigger_up_is_still_listed(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "flink-taskmanager-3.pid").write_text("{}")
+    names = StackManager(settings(tmp_path, 1)).names()
+    assert "flink-taskmanager-3" in names and "flink-taskmanager-2" not in names
+
+
+def test_further_taskmanagers_get_their_own_conf_pid_dir_and_ephemeral_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fraudctl.stack.components.flink.check_java", lambda: None)
+    manager = StackManager(settings(tmp_path, 2))
+    jars = Jars(tmp_path, tmp_path)
+    first = TaskManagerComponent(manager.settings, manager.paths, jars=jars)
+    second = TaskManagerComponent(manager.settings, manager.paths, jars=jars, index=1)
+    assert second.name == "flink-taskmanager-2" and second.ports() == []
+    assert first.ports() and first.conf_dir != second.conf_dir
+    second.prepare()
+    config = json.loads((second.conf_dir / "config.yaml").read_text())["taskmanager"]
+    assert config["rpc"] == {"port": 0} and config["data"] == {"port": 0}
+    assert config["resource-id"] == "fraudctl-flink-taskmanager-2"
+    assert config["load-balance"] == {"mode": "SLOTS"}
+    assert second.env()["FLINK_PID_DIR"] != first.env()["FLINK_PID_DIR"]
+    assert not (second.paths.data("flink") / "lib").exists()  # the shared lib is left alone
