@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple, Protocol
 
-from models.population import Cardholder, Place, World
+from models.population import Cardholder, Merchant, Place, World
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -298,12 +298,7 @@ class CardNotPresent:
         when = trigger_ms + int(rng.uniform(*self.delay_minutes) * MINUTE_MS)
         drafts = []
         for _ in range(rng.randint(*self.transactions)):
-            pool = (
-                world.fraud_merchants()
-                if rng.random() < self.favoured_share
-                else world.online_merchants
-            )
-            shop = rng.choice(pool)
+            shop = rng.choice(_online_pool(world, self.favoured_share))
             amount = _money(user.typical_amount * rng.uniform(*self.amount_multiplier))
             drafts.append(Draft(when, amount, shop.merchant_id, ONLINE))
             when += int(rng.uniform(*self.gap_minutes) * MINUTE_MS)
@@ -342,14 +337,17 @@ class SlowBurn:
         )
         drafts = []
         for when in times:
-            pool = (
-                world.fraud_merchants()
-                if rng.random() < self.favoured_share
-                else world.online_merchants
-            )
+            pool = _online_pool(world, self.favoured_share)
             amount = _money(user.typical_amount * rng.uniform(*self.amount_multiplier))
             drafts.append(Draft(when, amount, rng.choice(pool).merchant_id, ONLINE))
         return drafts
+
+
+def _online_pool(world: World, favoured_share: float) -> tuple[Merchant, ...]:
+    """Where a card-not-present charge goes: mostly the fraud-favoured shops (one draw)."""
+    if world.rng.random() < favoured_share:
+        return world.fraud_merchants()
+    return world.online_merchants
 
 
 def _active_episode(
