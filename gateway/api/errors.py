@@ -28,6 +28,18 @@ class RequestRejected(Exception):
         self.errors = list(errors)
 
 
+def check_batch_size(items: Sequence[Any], limit: int, noun: str) -> None:
+    """A batch of 1..`limit` items, or a 422 that says what to send instead."""
+    if not items:
+        raise RequestRejected(422, "empty_batch", f"the batch is empty: send 1 or more {noun}")
+    if len(items) > limit:
+        raise RequestRejected(
+            422,
+            "batch_too_large",
+            f"the batch has {len(items)} {noun}; the limit is {limit}: split it",
+        )
+
+
 def json_response(content: Any, status: int, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(content), status, headers, media_type="application/json")
 

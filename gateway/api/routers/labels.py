@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from foundation.clock import now_ms
 from gateway.api.deps import JsonBody, ProducerDep, SettingsDep
-from gateway.api.errors import RequestRejected, json_response, rejection
+from gateway.api.errors import check_batch_size, json_response, rejection
 from gateway.api.producer import ProduceFailure
 from gateway.api.schemas import Rejected, Unavailable
 from gateway.api.validation import FieldError
@@ -99,7 +99,7 @@ async def post_labels(payload: JsonBody, producer: ProducerDep, settings: Settin
     received_at = now_ms()
     single = not isinstance(payload, list)
     items: list[Any] = [payload] if single else payload
-    _check_size(items, settings.gateway.max_batch)
+    check_batch_size(items, settings.gateway.max_batch, "labels")
     labels, errors = _validate(items, received_at, single=single)
     if errors:
         noun = "label is" if single else f"batch of {len(items)} labels is"
@@ -121,17 +121,6 @@ async def post_labels(payload: JsonBody, producer: ProducerDep, settings: Settin
         "received_at": received_at,
     }
     return json_response(body, 202)
-
-
-def _check_size(items: list[Any], limit: int) -> None:
-    if not items:
-        raise RequestRejected(422, "empty_batch", "the batch is empty: send 1 or more labels")
-    if len(items) > limit:
-        raise RequestRejected(
-            422,
-            "batch_too_large",
-            f"the batch has {len(items)} labels; the limit is {limit}: split it",
-        )
 
 
 def _validate(

@@ -9,7 +9,13 @@ from starlette.responses import Response
 
 from foundation.clock import now_ms
 from gateway.api.deps import IngestDep, JsonBody, SettingsDep
-from gateway.api.errors import RETRY_AFTER_S, RequestRejected, json_response, rejection
+from gateway.api.errors import (
+    RETRY_AFTER_S,
+    RequestRejected,
+    check_batch_size,
+    json_response,
+    rejection,
+)
 from gateway.api.ingest import Outcome
 from gateway.api.schemas import (
     Accepted,
@@ -87,14 +93,7 @@ async def post_transactions(
             "the body must be a JSON array of transactions; for one transaction use "
             "POST /transaction",
         )
-    if not payload:
-        raise RequestRejected(422, "empty_batch", "the batch is empty: send 1 or more transactions")
-    if len(payload) > limit:
-        raise RequestRejected(
-            422,
-            "batch_too_large",
-            f"the batch has {len(payload)} transactions; the limit is {limit}: split it",
-        )
+    check_batch_size(payload, limit, "transactions")
     outcomes = await ingest.ingest_many(payload, received_at)
     results = [_item(index, outcome) for index, outcome in enumerate(outcomes)]
     accepted = sum(1 for outcome in outcomes if outcome.accepted)
