@@ -4,6 +4,7 @@ gateway and a real redis-server; no Kafka or Flink)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 import redis
@@ -69,7 +70,7 @@ def test_unreachable_gateway_exits_1_with_a_clear_message() -> None:
 
 @pytest.mark.parametrize("batch", [1, 20])
 def test_json_summary_and_labels(
-    env: dict[str, str], redis_client: redis.Redis, batch: int
+    env: dict[str, str], redis_client: redis.Redis, batch: int, pinned_event_clock: datetime
 ) -> None:
     gateway = HttpGateway()
     with serve(gateway) as url:

@@ -95,7 +95,7 @@ async def perfect_detector(
 
 
 async def test_labels_posted_mirrored_and_quality_from_the_alert_stream(
-    redis_server: RedisServer, redis_client: redis.Redis
+    redis_server: RedisServer, redis_client: redis.Redis, pinned_event_clock: datetime
 ) -> None:
     settings = make_settings(redis_server.port)
     gateway = FakeGateway(refuse_amount_over=3000.0)
