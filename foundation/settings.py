@@ -13,7 +13,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from foundation.secrets import SPECS, load_secrets
@@ -25,13 +33,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 Port = int
 
 
+class Section(BaseModel):
+    """One section of the settings: an unknown key (a typo in `FRAUDCTL_JOB__PARALELISM`,
+    a removed setting) is an error that names it, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def _check_port(value: int) -> int:
     if not 1 <= value <= 65535:
         raise ValueError(f"port {value} is out of range: use a number from 1 to 65535")
     return value
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(Section):
     """The local KRaft broker and the topics of the pipeline."""
 
     host: str = LOOPBACK
@@ -59,7 +74,7 @@ class KafkaSettings(BaseModel):
         return f"{self.host}:{self.port}"
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(Section):
     """Redis: the alert stream and the labels hash."""
 
     host: str = LOOPBACK
@@ -89,7 +104,7 @@ class RedisSettings(BaseModel):
         return f"{scheme}://{self.host}:{self.port}/0"
 
 
-class FlinkSettings(BaseModel):
+class FlinkSettings(Section):
     """The standalone Flink session cluster from the PyFlink distribution."""
 
     host: str = LOOPBACK
@@ -114,7 +129,7 @@ class FlinkSettings(BaseModel):
         return f"http://{self.host}:{self.rest_port}"
 
 
-class GatewaySettings(BaseModel):
+class GatewaySettings(Section):
     """The payment gateway (FastAPI)."""
 
     host: str = LOOPBACK
@@ -142,7 +157,7 @@ class GatewaySettings(BaseModel):
         return f"http://{self.host}:{self.port}"
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(Section):
     """The web dashboard (FastAPI + WebSocket)."""
 
     host: str = LOOPBACK
@@ -163,7 +178,7 @@ class DashboardSettings(BaseModel):
         return f"http://{self.host}:{self.port}"
 
 
-class JobSettings(BaseModel):
+class JobSettings(Section):
     """The PyFlink scoring job."""
 
     parallelism: int = Field(default=1, ge=1, le=64)
@@ -171,9 +186,6 @@ class JobSettings(BaseModel):
     out_of_orderness_ms: int = Field(default=5_000, ge=0)
     state_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     execution_mode: str = "thread"
-    # How long a user's transaction may wait for earlier ones still in flight (0: score on
-    # arrival, no reordering; fastest). See flink_job/ordering.py.
-    reorder_hold_ms: int = Field(default=100, ge=0, le=10_000)
     retained_checkpoints: int = Field(default=2, ge=1, le=100)
     checkpoint_timeout_s: int = Field(default=600, ge=10)
     # Checkpoint failures in a row before the job fails (and restarts, visibly): a full disk
@@ -197,7 +209,7 @@ class JobSettings(BaseModel):
         return value
 
 
-class SimulateSettings(BaseModel):
+class SimulateSettings(Section):
     """Defaults of `fraudctl simulate` and `fraudctl demo` (each also a flag)."""
 
     rate: float = Field(default=200.0, gt=0, le=100_000)
@@ -217,13 +229,13 @@ class SimulateSettings(BaseModel):
     label_batch: int = Field(default=500, ge=1, le=100_000)
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(Section):
     """Where the trained model lives."""
 
     artifacts_dir: Path = REPO_ROOT / "models" / "artifacts"
 
 
-class ComposeSettings(BaseModel):
+class ComposeSettings(Section):
     """`fraudctl up --docker`: the Docker Compose project in compose/."""
 
     project: str = Field(default="fraudctl", pattern=r"^[a-z0-9][a-z0-9_-]*$")

@@ -31,7 +31,10 @@ def build_settings(overrides: dict[str, Any]) -> Settings:
         for error in exc.errors():
             dotted = ".".join(str(part) for part in error["loc"])
             env = "FRAUDCTL_" + "__".join(str(p).upper() for p in error["loc"])
-            lines.append(f"  {dotted} (env {env}): {error['msg']}")
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "not a setting (misspelt, or removed: see the operator guide)"
+            lines.append(f"  {dotted} (env {env}): {message}")
         err_console.print("[red]error:[/] invalid configuration:")
         err_console.print("\n".join(lines), markup=False, highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None

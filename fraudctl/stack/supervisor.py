@@ -1,7 +1,9 @@
 """The supervisor: a small watcher process `fraudctl up` leaves running next to the stack.
 
 Every second it checks each component in dependency order (redis, kafka, the JobManager,
-the TaskManager, gateway, dashboard): a component whose process is gone, or whose health
+every TaskManager, gateway, dashboard) for a live process; every `probe_every_s` (5 s) it
+also runs their health probes, which cost far more than a pid check and would otherwise
+compete with the JVMs for the CPU. A component whose process is gone, or whose health
 probe failed `probe_limit` times in a row while its dependencies are healthy, is restarted
 through the stack manager (the same start as `fraudctl up`: stale pid file cleared,
 orphans of its process group killed, config rewritten, health awaited). A failed restart
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -24,7 +27,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from fraudctl.stack.errors import StackError
-from fraudctl.stack.manager import COMPONENT_NAMES, StackManager
+from fraudctl.stack.manager import StackManager
 from fraudctl.stack.supervision import (
     JOB,
     JobCheck,
@@ -48,10 +51,6 @@ def depends_on(name: str) -> tuple[str, ...]:
     return DEPENDS_ON.get(name, ())
 
 
-def taskmanagers() -> list[str]:
-    return [name for name in COMPONENT_NAMES if name.startswith("flink-taskmanager")]
-
-
 log = logging.getLogger("fraudctl.supervisor")
 
 
@@ -67,6 +66,7 @@ class Supervisor:
         *,
         job_keeper: JobKeeper | None = None,
         probe_limit: int = 3,
+        probe_every_s: float = 5.0,
         max_failures: int = 5,
         first_backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
@@ -76,6 +76,7 @@ class Supervisor:
         self.manager = manager
         self.job_keeper = job_keeper
         self.probe_limit = probe_limit
+        self.probe_every_s = probe_every_s
         self.max_failures = max_failures
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
@@ -88,14 +89,18 @@ class Supervisor:
         for item in self.state.items.values():
             item.state, item.failures, item.detail = "ok", 0, ""
         self._probe_failures: dict[str, int] = {}
+        self._probed_at: dict[str, float] = {}
         self._next_try: dict[str, float] = {}
         self._job_waiting_since: float | None = None
         self._resumes: list[float] = []
 
     # -- one round ----------------------------------------------------------------------
+    def taskmanagers(self) -> list[str]:
+        return [name for name in self.manager.names() if name.startswith("flink-taskmanager")]
+
     def check_once(self) -> None:
         down: set[str] = set()
-        for name in COMPONENT_NAMES:
+        for name in self.manager.names():
             item = self.state.get(name)
             if item.state == "failed":
                 down.add(name)
@@ -115,7 +120,7 @@ class Supervisor:
             if self.restart(name, why):
                 down.discard(name)
         if self.job_keeper is not None and not down & {"flink-jobmanager", "kafka", "redis"}:
-            self._keep_job(any(name in down for name in taskmanagers()))
+            self._keep_job(any(name in down for name in self.taskmanagers()))
 
     def _trouble(self, name: str, *, blocked: bool) -> str | None:
         """Why `name` needs a restart, or None when it is fine (or must not be judged yet)."""
@@ -125,6 +130,10 @@ class Supervisor:
         if blocked:  # a gateway is expected to fail its probe while Kafka is down
             self._probe_failures[name] = 0
             return None
+        now = self.clock()
+        if now - self._probed_at.get(name, -math.inf) < self.probe_every_s:
+            return None
+        self._probed_at[name] = now
         reason = self.manager.component(name).probe(proc.log_since_start())
         if reason is None:
             self._probe_failures[name] = 0
@@ -153,6 +162,7 @@ class Supervisor:
         item.last_restart_at = time.time()
         item.failures = 0
         self._probe_failures[name] = 0
+        self._probed_at[name] = self.clock()  # start() has just awaited its health
         self._next_try.pop(name, None)
         self._announce(name, f"{name} restarted and healthy (restart #{item.restarts})")
         self._set(name, "ok", "")
@@ -222,7 +232,7 @@ class Supervisor:
             return
         if now - self._job_waiting_since >= self.slot_patience_s:
             self._job_waiting_since = None
-            for name in taskmanagers():
+            for name in self.taskmanagers():
                 self.restart(name, f"no task slots registered ({detail})")
 
     # -- reporting ----------------------------------------------------------------------
@@ -256,7 +266,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, stop)
         self.state.pid = os.getpid()
         write_state(self.manager.paths, self.state)
-        names = ", ".join(COMPONENT_NAMES)
+        names = ", ".join(self.manager.names())
         log.info("supervising %s (state dir %s)", names, self.manager.paths.root)
         while not stopping:
             started = self.clock()

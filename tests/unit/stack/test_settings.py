@@ -53,6 +53,20 @@ def test_a_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPa
     assert "65535" in result.output
 
 
+@pytest.mark.parametrize(
+    "variable",
+    ["FRAUDCTL_JOB__PARALELISM", "FRAUDCTL_JOB__REORDER_HOLD_MS", "FRAUDCTL_REDIS__PROT"],
+)
+def test_an_unknown_setting_in_a_section_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "2")
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert f"(env {variable}): not a setting" in output
+
+
 def test_a_bad_flag_is_refused() -> None:
     result = CliRunner().invoke(app, ["--redis-port", "0", "status"])
     assert result.exit_code == 2

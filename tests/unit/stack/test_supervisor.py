@@ -40,6 +40,7 @@ class FakeComponent:
     name: str
 
     def probe(self, _log: str) -> str | None:
+        self.manager.probes.append(self.name)
         return self.manager.probe_failures.get(self.name)
 
 
@@ -50,11 +51,19 @@ class FakeManager:
     probe_failures: dict[str, str] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
     started: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)
+    extra_taskmanagers: int = 0
 
     def __post_init__(self) -> None:
         self.paths = StackPaths(self.root)
-        for name in COMPONENT_NAMES:
+        for name in self.names():
             self.procs[name] = FakeProcess(self.root / "logs" / f"{name}.log")
+
+    def names(self) -> list[str]:
+        extra = [f"flink-taskmanager-{i + 2}" for i in range(self.extra_taskmanagers)]
+        names = list(COMPONENT_NAMES)
+        at = names.index("flink-taskmanager") + 1
+        return names[:at] + extra + names[at:]
 
     def process(self, name: str) -> FakeProcess:
         return self.procs[name]
@@ -121,8 +130,10 @@ def test_probe_failures_need_several_rounds_and_not_while_a_dependency_is_down(
     manager.probe_failures["dashboard"] = "/healthz not answering"
     sup = supervisor(manager, probe_limit=3)
     sup.check_once()
+    sup.clock.now += 5  # type: ignore[attr-defined]
     sup.check_once()
     assert manager.started == []
+    sup.clock.now += 5  # type: ignore[attr-defined]
     sup.check_once()
     assert manager.started == ["dashboard"]
     manager.procs["redis"].running = False
@@ -132,6 +143,35 @@ def test_probe_failures_need_several_rounds_and_not_while_a_dependency_is_down(
         sup.clock.now += 60  # type: ignore[attr-defined]
         sup.check_once()
     assert "dashboard" not in manager.started[1:], "dashboard is not blamed for Redis"
+
+
+def test_pids_are_checked_every_round_probes_every_probe_interval(tmp_path: Path) -> None:
+    manager = FakeManager(tmp_path)
+    sup = supervisor(manager, probe_every_s=5.0)
+    sup.check_once()
+    assert sorted(manager.probes) == sorted(COMPONENT_NAMES)
+    manager.probes.clear()
+    for _ in range(4):  # four more rounds, a second apart: no probe is due
+        sup.clock.now += 1  # type: ignore[attr-defined]
+        sup.check_once()
+    assert manager.probes == []
+    manager.procs["gateway"].running = False  # but a dead process is seen at once
+    sup.clock.now += 0.5  # type: ignore[attr-defined]
+    sup.check_once()
+    assert manager.started == ["gateway"]
+    sup.clock.now += 0.5  # type: ignore[attr-defined]
+    sup.check_once()
+    assert "gateway" not in manager.probes, "just restarted (and awaited healthy): not yet"
+    assert sorted(manager.probes) == sorted(set(COMPONENT_NAMES) - {"gateway"})
+
+
+def test_every_taskmanager_is_watched(tmp_path: Path) -> None:
+    manager = FakeManager(tmp_path, extra_taskmanagers=2)
+    manager.procs["flink-taskmanager-3"].running = False
+    sup = supervisor(manager)
+    sup.check_once()
+    assert manager.started == ["flink-taskmanager-3"]
+    assert read_state(manager.paths).get("flink-taskmanager-3").restarts == 1
 
 
 def test_repeated_failures_back_off_then_give_up_loudly(tmp_path: Path) -> None:
