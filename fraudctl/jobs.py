@@ -13,9 +13,7 @@ cluster's job list first and fixes the new job's id, so nothing ever runs twice.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,16 +27,22 @@ from foundation.clock import now_ms
 from foundation.flink_rest import FlinkJob, FlinkRest
 from foundation.kafka_topics import KafkaTopicError, ensure_topics, pipeline_topics
 from foundation.settings import Settings
-from fraudctl.stack.components.base import StackPaths
+from fraudctl.job_record import (
+    checkpoint_root,
+    latest_checkpoint,
+    mark_wanted,
+    read_record,
+    remember_savepoint,
+    savepoint_root,
+    submission_lock,
+    write_record,
+)
 from fraudctl.stack.errors import StackError
 from fraudctl.stack.flink_submit import JobSubmitFailed, submit_python_job
 from fraudctl.stack.supervision import JobCheck
 from models.artifacts import CARD_FILE, ensure_model
 
 JOB_SCRIPT = Path(__file__).resolve().parent.parent / "flink_job" / "main.py"
-RECORD_FILE = "scoring-job.json"
-LOCK_FILE = "scoring-job.lock"
-KEEP_RUNS = 2  # checkpoint directories of older runs are removed
 
 
 class JobAlreadyRunning(StackError):
@@ -113,7 +117,7 @@ def find_job(settings: Settings) -> JobInfo | None:
     jobs = scoring_jobs(settings)
     if not jobs:
         return None
-    record = _read_record(settings)
+    record = read_record(settings)
     model = record.get("model_version") if record.get("job_id") == jobs[0].job_id else None
     return _info(jobs[0], model)
 
@@ -132,10 +136,10 @@ def _info(job: FlinkJob, model_version: str | None, restored_from: str | None = 
 
 def ensure_job_running(settings: Settings, wait_timeout_s: float = 180.0) -> JobInfo:
     """The running scoring job; submitted first when it is not on the cluster."""
-    with _submission_lock(settings):
+    with submission_lock(settings):
         running = find_job(settings)
         if running is not None:
-            _mark_wanted(settings, True)
+            mark_wanted(settings, True)
             return running
         return _submit(settings, fresh=False, wait_timeout_s=wait_timeout_s)
 
@@ -149,10 +153,10 @@ def keep_job_running(settings: Settings) -> JobCheck:
     scheduler holds the job until their slots are there (it waits; it never fails on zero
     slots). A job still waiting for slots reads "down … waiting for task slots", which
     makes the supervisor restart a TaskManager that does not register in time."""
-    record = _read_record(settings)
+    record = read_record(settings)
     if not record.get("wanted", bool(record.get("job_id"))):  # older records lack "wanted"
         return JobCheck("ok", "not kept running (cancelled, or never submitted)")
-    with _submission_lock(settings, wait=False) as locked:
+    with submission_lock(settings, wait=False) as locked:
         if not locked:
             return JobCheck("ok", "a submission is in progress")
         running = scoring_jobs(settings)
@@ -188,7 +192,7 @@ def submit_job(
             f"{from_savepoint} is not a complete checkpoint or savepoint (no _metadata file "
             "in it): pass a chk-N or savepoint-… directory"
         )
-    with _submission_lock(settings):
+    with submission_lock(settings):
         running = find_job(settings)
         if running is not None:
             raise JobAlreadyRunning(
@@ -213,7 +217,7 @@ def cancel_scoring_job(
     Without a savepoint (or when taking one fails, e.g. while Redis is down and the job
     waits for it) the job is cancelled; its last retained checkpoint is used instead.
     """
-    _mark_wanted(settings, False)  # the supervisor must not bring it back
+    mark_wanted(settings, False)  # the supervisor must not bring it back
     jobs = scoring_jobs(settings)
     if not jobs:
         raise JobNotRunning(
@@ -228,13 +232,13 @@ def cancel_scoring_job(
             with _flink_errors(settings):
                 FlinkRest.of(settings).cancel(job.job_id, timeout_s)
         else:
-            _remember_savepoint(settings, job.job_id, location)
+            remember_savepoint(settings, job.job_id, location)
     return jobs
 
 
 def _stop_with_savepoint(settings: Settings, job_id: str, timeout_s: float) -> str | None:
     """Stop the job with a savepoint; its location, or None when that did not work."""
-    target = _paths(settings).data("flink") / "savepoints"
+    target = savepoint_root(settings)
     return FlinkRest.of(settings, timeout_s=10).stop_with_savepoint(job_id, str(target), timeout_s)
 
 
@@ -267,28 +271,6 @@ def job_status(settings: Settings) -> JobStatus:
         last_checkpoint_age_s=age,
         transactions_in=_vertex_metric(vertices, "score per user", "read-records"),
     )
-
-
-def latest_checkpoint(settings: Settings) -> Path | None:
-    """Where the next submission resumes from: the savepoint the last stop took, else the
-    newest complete retained checkpoint of an earlier run of the scoring job."""
-    record = _read_record(settings)
-    root = _checkpoint_root(settings)
-    history: list[str] = [str(job_id) for job_id in record.get("history", [])]
-    savepoint = record.get("savepoint")
-    if savepoint and history and record.get("savepoint_of") == history[0]:
-        path = Path(str(savepoint))
-        if (path / "_metadata").is_file():
-            return path
-    for job_id in history:
-        chk_dirs: list[Path] = sorted(
-            (path for path in (root / job_id).glob("chk-*") if (path / "_metadata").is_file()),
-            key=lambda path: int(path.name.removeprefix("chk-")),
-            reverse=True,
-        )
-        if chk_dirs:
-            return chk_dirs[0]
-    return None
 
 
 # -- internals ------------------------------------------------------------------------------
@@ -369,10 +351,10 @@ def _submit(
         check_parallelism(settings, slot_wait_s)
     prepare_topics(settings)
     restore = restore_from if restore_from is not None or fresh else latest_checkpoint(settings)
-    if restore is None and not fresh and _read_record(settings).get("history"):
+    if restore is None and not fresh and read_record(settings).get("history"):
         raise RestoreFailed(
             "the scoring job ran here before but left no complete checkpoint or savepoint "
-            f"under {_checkpoint_root(settings)}; starting it empty would forget every "
+            f"under {checkpoint_root(settings)}; starting it empty would forget every "
             f"user's history. {_HOW_TO_GO_ON}"
         )
     job_id = uuid.uuid4().hex
@@ -393,7 +375,7 @@ def _submit(
                 f"the scoring job could not be restored from {restore} ({error}). "
                 f"It was NOT started with empty state. {_HOW_TO_GO_ON}"
             ) from None
-    _write_record(settings, job_id, version, restore)
+    write_record(settings, job_id, version, restore)
     try:
         with _flink_errors(settings):
             if wait_timeout_s > 0:
@@ -444,88 +426,3 @@ def _optional(settings: Settings, path: str) -> Any:
         return _rest(settings, path)
     except FlinkUnreachable:
         return None
-
-
-def _paths(settings: Settings) -> StackPaths:
-    return StackPaths(settings.state_dir.expanduser())
-
-
-def _checkpoint_root(settings: Settings) -> Path:
-    return _paths(settings).data("flink") / "checkpoints"
-
-
-def _record_path(settings: Settings) -> Path:
-    return _paths(settings).run / RECORD_FILE
-
-
-def _read_record(settings: Settings) -> dict[str, Any]:
-    try:
-        data = json.loads(_record_path(settings).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_record(
-    settings: Settings, job_id: str, model_version: str, restored_from: Path | None
-) -> None:
-    previous = _read_record(settings).get("history", [])
-    history = [job_id, *[old for old in previous if old != job_id]]
-    for stale in history[KEEP_RUNS:]:
-        shutil.rmtree(_checkpoint_root(settings) / stale, ignore_errors=True)
-    savepoints = sorted(
-        (_paths(settings).data("flink") / "savepoints").glob("savepoint-*"),
-        key=lambda path: path.stat().st_mtime,
-        reverse=True,
-    )
-    for stale_savepoint in savepoints[KEEP_RUNS:]:
-        shutil.rmtree(stale_savepoint, ignore_errors=True)
-    record = {
-        "job_id": job_id,
-        "submitted_at_ms": now_ms(),
-        "model_version": model_version,
-        "restored_from": str(restored_from) if restored_from else None,
-        "history": history[:KEEP_RUNS],
-        "wanted": True,
-    }
-    _save_record(settings, record)
-
-
-def _mark_wanted(settings: Settings, wanted: bool) -> None:
-    """Whether the supervisor should keep the job running (a cancel says no)."""
-    record = _read_record(settings)
-    if record.get("wanted") != wanted and (record or wanted):
-        record["wanted"] = wanted
-        _save_record(settings, record)
-
-
-def _remember_savepoint(settings: Settings, job_id: str, location: str) -> None:
-    record = _read_record(settings)
-    record.update(savepoint=location, savepoint_of=job_id)
-    _save_record(settings, record)
-
-
-def _save_record(settings: Settings, record: dict[str, Any]) -> None:
-    path = _record_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    temporary.replace(path)
-
-
-@contextmanager
-def _submission_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
-    """Two `fraudctl up`/`submit` (or the supervisor) at once must not both submit; yields
-    False, without waiting, when `wait` is off and another holder has it."""
-    path = _paths(settings).run / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

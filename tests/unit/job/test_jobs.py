@@ -10,7 +10,7 @@ import pytest
 
 from foundation.flink_rest import FlinkRest
 from foundation.settings import Settings, settings_with
-from fraudctl import jobs
+from fraudctl import job_record, jobs
 from fraudctl.stack.errors import StackError
 from fraudctl.stack.flink_submit import JobSubmitFailed
 
@@ -65,36 +65,36 @@ def checkpoint(root: Path, job_id: str, number: int, complete: bool = True) -> P
 def test_resume_from_the_newest_complete_checkpoint_of_the_last_run(
     settings: Settings, tmp_path: Path
 ) -> None:
-    jobs._write_record(settings, "old", "m1", None)
+    job_record.write_record(settings, "old", "m1", None)
     checkpoint(tmp_path, "old", 3)
-    jobs._write_record(settings, "new", "m1", None)
+    job_record.write_record(settings, "new", "m1", None)
     wanted = checkpoint(tmp_path, "new", 7)
     checkpoint(tmp_path, "new", 12)
     checkpoint(tmp_path, "new", 9, complete=False)
     (tmp_path / "data/flink/checkpoints/new/chk-12/_metadata").unlink()
-    assert jobs.latest_checkpoint(settings) == wanted
+    assert job_record.latest_checkpoint(settings) == wanted
 
 
 def test_a_savepoint_of_the_last_run_wins_over_its_checkpoints(
     settings: Settings, tmp_path: Path
 ) -> None:
-    jobs._write_record(settings, "run", "m1", None)
+    job_record.write_record(settings, "run", "m1", None)
     checkpoint(tmp_path, "run", 4)
     savepoint = tmp_path / "data/flink/savepoints/savepoint-run-1"
     savepoint.mkdir(parents=True)
     (savepoint / "_metadata").write_bytes(b"x")
-    jobs._remember_savepoint(settings, "run", str(savepoint))
-    assert jobs.latest_checkpoint(settings) == savepoint
+    job_record.remember_savepoint(settings, "run", str(savepoint))
+    assert job_record.latest_checkpoint(settings) == savepoint
 
 
 def test_nothing_to_resume_on_a_first_start(settings: Settings) -> None:
-    assert jobs.latest_checkpoint(settings) is None
+    assert job_record.latest_checkpoint(settings) is None
 
 
 def test_checkpoints_of_old_runs_are_removed(settings: Settings, tmp_path: Path) -> None:
     for run in ("r1", "r2", "r3"):
         checkpoint(tmp_path, run, 1)
-        jobs._write_record(settings, run, "m1", None)
+        job_record.write_record(settings, run, "m1", None)
     root = tmp_path / "data/flink/checkpoints"
     assert sorted(path.name for path in root.iterdir()) == ["r2", "r3"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from foundation.flink_rest import FlinkJob
 from foundation.settings import Settings, settings_with
-from fraudctl import jobs
+from fraudctl import job_record, jobs
 from fraudctl.stack.flink_submit import JobSubmitFailed
 
 
@@ -50,7 +50,7 @@ class FakeCluster:
 
 
 def ran_before(settings: Settings, tmp_path: Path, *, with_checkpoint: bool) -> Path | None:
-    jobs._write_record(settings, "a" * 32, "v1", None)
+    job_record.write_record(settings, "a" * 32, "v1", None)
     if not with_checkpoint:
         return None
     chk = tmp_path / "data" / "flink" / "checkpoints" / ("a" * 32) / "chk-7"
@@ -121,7 +121,7 @@ def test_a_cancelled_job_is_left_down(
     ran_before(settings, tmp_path, with_checkpoint=True)
     cluster = FakeCluster()
     cluster.install(monkeypatch, settings)
-    jobs._mark_wanted(settings, False)
+    job_record.mark_wanted(settings, False)
     assert not jobs.keep_job_running(settings).resumed
     assert cluster.submitted == []
 
@@ -132,7 +132,7 @@ def test_another_submission_in_progress_is_not_waited_for(
     ran_before(settings, tmp_path, with_checkpoint=True)
     cluster = FakeCluster()
     cluster.install(monkeypatch, settings)
-    with jobs._submission_lock(settings):
+    with job_record.submission_lock(settings):
         check = jobs.keep_job_running(settings)
     assert check.detail == "a submission is in progress"
     assert cluster.submitted == []
