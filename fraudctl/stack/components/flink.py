@@ -151,7 +151,10 @@ class _FlinkProcess(Component):
         return env
 
     def argv(self) -> list[str]:
-        return ["bash", str(pyflink_home() / "bin" / self.script), "start-foreground"]
+        script = ["bash", str(pyflink_home() / "bin" / self.script), "start-foreground"]
+        niceness = self.settings.flink.nice
+        # `nice` execs the script: the pid recorded is still the JVM's launcher.
+        return ["nice", "-n", str(niceness), *script] if niceness else script
 
 
 def _java_opts_from_dist() -> str:

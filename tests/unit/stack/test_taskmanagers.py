@@ -65,3 +65,19 @@ def test_further_taskmanagers_get_their_own_conf_pid_dir_and_ephemeral_ports(
     assert config["load-balance"] == {"mode": "SLOTS"}
     assert second.env()["FLINK_PID_DIR"] != first.env()["FLINK_PID_DIR"]
     assert not (second.paths.data("flink") / "lib").exists()  # the shared lib is left alone
+
+
+def test_the_flink_jvms_start_at_the_configured_niceness(tmp_path: Path) -> None:
+    plain = StackManager(
+        Settings(state_dir=tmp_path, flink={"taskmanagers": 2, "nice": 0})  # type: ignore[arg-type]
+    )
+    for name in ("flink-jobmanager", "flink-taskmanager", "flink-taskmanager-2"):
+        assert plain.component(name).argv()[0] == "bash"  # type: ignore[attr-defined]
+    niced = StackManager(
+        Settings(state_dir=tmp_path, flink={"taskmanagers": 2, "nice": 10})  # type: ignore[arg-type]
+    )
+    for name in ("flink-jobmanager", "flink-taskmanager", "flink-taskmanager-2"):
+        argv = niced.component(name).argv()  # type: ignore[attr-defined]
+        assert argv[:4] == ["nice", "-n", "10", "bash"]
+        assert argv[-1] == "start-foreground"
+    assert niced.component("gateway").argv()[0] != "nice"  # type: ignore[attr-defined]
