@@ -106,7 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await websocket.close(code=1008, reason="cross-origin connections are refused")
             return
         if not access.token_ok(websocket.headers, websocket.query_params, websocket.cookies):
-            await websocket.close(code=1008, reason="the dashboard token is missing or wrong")
+            # Accepted first (nothing is sent) so the page can read why and stop retrying:
+            # a refused handshake looks to it like a dashboard that is down.
+            await websocket.accept()
+            await websocket.close(
+                code=1008, reason="the dashboard token is missing or wrong (rotated?)"
+            )
             return
         if not access.try_open_socket():
             await websocket.accept()  # accepted first, so the page can read why

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 import redis
@@ -11,6 +13,7 @@ from fraudctl.alerts import alert_fields
 from tests.browser.cdp import Browser, Page
 from tests.fixtures.alerts import make_alert
 from tests.fixtures.dashboard_server import DashboardServer
+from tests.fixtures.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +115,56 @@ def test_reconnect_does_not_count_twice(
     assert card_texts(page)[0] == "txn_while_away"
     page.wait_for("document.getElementById('total').textContent === '4'", timeout_s=10)
     page.close()
+
+
+def status(page: Page) -> tuple[str, str]:
+    value = page.evaluate("[document.getElementById('status').className,"
+                          " document.getElementById('status').textContent]")  # fmt: skip
+    return str(value[0]), str(value[1])
+
+
+def test_over_the_connection_cap_the_page_says_why_and_asks_again_much_later(
+    browser: Browser, redis_server: RedisServer
+) -> None:
+    server = DashboardServer(redis_server.port, env={"FRAUDCTL_DASHBOARD__MAX_CONNECTIONS": "1"})
+    server.start()
+    try:
+        first = open_dashboard(browser, server)
+        second = browser.new_page(server.url)
+        second.wait_for("document.getElementById('status').textContent.includes('too many')")
+        kind, text = status(second)
+        assert "disconnected" in kind
+        assert "too many dashboard connections (limit 1)" in text
+        match = re.search(r"reconnecting in ([0-9.]+) s", text)
+        assert match is not None and float(match.group(1)) >= 22.5  # 30 s, jitter -25 %
+        assert status(first) == ("status connected", CONNECTED)
+        first.close()
+        second.close()
+    finally:
+        server.stop()
+
+
+def test_a_page_the_dashboard_refuses_stops_asking(
+    browser: Browser, redis_server: RedisServer
+) -> None:
+    """The page was open when the dashboard came back requiring a token (e.g. rotated):
+    it says so and stops, instead of reconnecting forever."""
+    server = DashboardServer(redis_server.port)
+    server.start()
+    try:
+        page = open_dashboard(browser, server)
+        server.stop()
+        page.wait_for("document.getElementById('status').className.includes('disconnected')")
+        server.env = {
+            "FRAUDCTL_DASHBOARD__REQUIRE_AUTH": "true",
+            "FRAUDCTL_DASHBOARD__TOKEN": "a-new-dashboard-token-0123456789abcdef",
+        }
+        server.start()
+        page.wait_for("document.getElementById('status').className.includes('refused')", 30)
+        kind, text = status(page)
+        assert "token is missing or wrong" in text and "reload the page" in text
+        time.sleep(3)  # no further attempt: the status would read "reconnecting" again
+        assert status(page) == (kind, text)
+        page.close()
+    finally:
+        server.stop()

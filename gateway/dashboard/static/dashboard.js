@@ -5,6 +5,9 @@
 
 (() => {
   const MAX_CARDS = 100;
+  const REFUSED = 1008; // WebSocket close codes the dashboard sends after accepting
+  const TRY_LATER = 1013;
+  const BUSY_RETRY_MS = 30000; // the connection cap was reached: ask again much later
   const MAX_REMEMBERED = 5000;
   const HOUR_MS = 3600 * 1000;
 
@@ -151,10 +154,18 @@
       }
       handle(message);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
+      if (event.code === REFUSED) {
+        // The dashboard said no (a wrong or rotated token, a bad request): asking again
+        // would get the same answer, so the page stops and says what to do.
+        setStatus("refused", `Refused by the dashboard: ${event.reason || "not allowed"}. Fix that, then reload the page.`);
+        return;
+      }
+      if (event.code === TRY_LATER) state.retryMs = Math.max(state.retryMs, BUSY_RETRY_MS);
       const delay = Math.round(state.retryMs * (0.75 + Math.random() * 0.5));
-      state.retryMs = Math.min(state.retryMs * 2, 10000);
-      setStatus("disconnected", `Disconnected from fraud alert system: reconnecting in ${(delay / 1000).toFixed(1)} s`);
+      state.retryMs = Math.min(state.retryMs * 2, event.code === TRY_LATER ? BUSY_RETRY_MS : 10000);
+      const why = event.code === TRY_LATER && event.reason ? ` (${event.reason})` : "";
+      setStatus("disconnected", `Disconnected from fraud alert system${why}: reconnecting in ${(delay / 1000).toFixed(1)} s`);
       window.setTimeout(connect, delay);
     };
   }
