@@ -19,10 +19,10 @@ from foundation.kafka_security import reader_config
 from foundation.settings import Settings
 from fraudctl.rules.files import DataFile
 from models.contracts.decision import (
-    DecisionDeduper,
     DecisionRecord,
     InvalidDecision,
     parse_decision,
+    standing_decisions,
 )
 from models.contracts.rule import Rule
 from models.contracts.transaction import Transaction
@@ -174,7 +174,9 @@ def dry_run_log(rules: list[Rule], decisions: list[DecisionRecord], source: str)
 def read_decision_log(
     settings: Settings, max_records: int, timeout_s: float = 30.0
 ) -> list[DecisionRecord]:
-    """The newest `max_records` decisions (split over the partitions), repeats skipped."""
+    """The newest `max_records` decisions (split over the partitions), one per transaction:
+    the one that stands (a correction replaces the first decision, a replay's repeats are
+    dropped)."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     kafka = settings.kafka
@@ -185,7 +187,6 @@ def read_decision_log(
         )
     )
     deadline = time.monotonic() + timeout_s
-    deduper = DecisionDeduper()
     decisions: list[DecisionRecord] = []
     try:
         metadata = consumer.list_topics(topic, timeout=3.0)
@@ -217,10 +218,9 @@ def read_decision_log(
                     record = parse_decision(message.value() or b"")
                 except InvalidDecision:
                     continue
-                if deduper.first(record.transaction_id):
-                    decisions.append(record)
+                decisions.append(record)
     except KafkaException as error:
         raise DecisionLogError(f"cannot read {topic} at {kafka.bootstrap}: {error}") from None
     finally:
         consumer.close()
-    return decisions
+    return standing_decisions(decisions)

@@ -9,7 +9,7 @@ No full card number: `card_fingerprint` is the gateway's keyed hash.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,3 +238,19 @@ class DecisionDeduper:
 
     def __contains__(self, transaction_id: object) -> bool:
         return transaction_id in self._current or transaction_id in self._previous
+
+
+def standing_decisions(records: Iterable[DecisionRecord]) -> list[DecisionRecord]:
+    """One decision per transaction: the one that stands.
+
+    That is its last correction (the job's second decision for a transaction an
+    earlier-timed one overtook, made with the in-order features), else its first decision
+    (a replay's repeats are dropped). In the order the transactions first appeared.
+    Readers that count first verdicts (latency, the simulator's quality) use
+    DecisionDeduper instead; what asks "what did the job conclude" uses this.
+    """
+    chosen: dict[str, DecisionRecord] = {}
+    for record in records:
+        if record.transaction_id not in chosen or record.correction:
+            chosen[record.transaction_id] = record
+    return list(chosen.values())

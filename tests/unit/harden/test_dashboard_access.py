@@ -69,9 +69,11 @@ def test_a_public_origin_from_the_settings_is_accepted() -> None:
 def test_with_auth_required_the_page_and_socket_need_the_token() -> None:
     with client(require_auth=True) as c:
         assert c.get("/").status_code == 401
-        with c.websocket_connect("/ws", headers=HOST) as refused:  # accepted, then closed
-            with pytest.raises(WebSocketDisconnect) as closed:
-                refused.receive_json()
+        with (
+            c.websocket_connect("/ws", headers=HOST) as refused,  # accepted, then closed
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            refused.receive_json()
         assert closed.value.code == 1008  # the page reads this and stops retrying
         assert "token is missing or wrong" in (closed.value.reason or "")
         login = c.get(f"/?token={TOKEN}", follow_redirects=False)
