@@ -122,8 +122,9 @@ class FlinkSettings(Section):
     # The niceness the local stack starts the Flink JVMs with (0: as everything else). On a
     # small shared host the gateway and the broker, on the payment's synchronous path, then
     # get a core first when the JVMs are busy (compiling, in a job's first minute): gateway
-    # p99 at 200 req/s with the job running fell from 48 to 16 ms (BENCHMARKS.md).
-    nice: int = Field(default=10, ge=0, le=19)
+    # p99 at 200 req/s with the job running fell from 48 to 16 ms at 10 (BENCHMARKS.md).
+    # Opt-in: see docs/operator-guide.md for why it is not the default yet.
+    nice: int = Field(default=0, ge=0, le=19)
 
     _port = field_validator(
         "rest_port", "rpc_port", "taskmanager_rpc_port", "blob_port", "taskmanager_data_port"
