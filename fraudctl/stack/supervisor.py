@@ -95,12 +95,14 @@ class Supervisor:
         self._resumes: list[float] = []
 
     # -- one round ----------------------------------------------------------------------
-    def taskmanagers(self) -> list[str]:
-        return [name for name in self.manager.names() if name.startswith("flink-taskmanager")]
+    def taskmanagers(self, names: list[str] | None = None) -> list[str]:
+        names = self.manager.names() if names is None else names
+        return [name for name in names if name.startswith("flink-taskmanager")]
 
     def check_once(self) -> None:
         down: set[str] = set()
-        for name in self.manager.names():
+        names = self.manager.names()  # one look at the pid files per round
+        for name in names:
             item = self.state.get(name)
             if item.state == "failed":
                 down.add(name)
@@ -120,7 +122,7 @@ class Supervisor:
             if self.restart(name, why):
                 down.discard(name)
         if self.job_keeper is not None and not down & {"flink-jobmanager", "kafka", "redis"}:
-            self._keep_job(any(name in down for name in self.taskmanagers()))
+            self._keep_job(any(name in down for name in self.taskmanagers(names)))
 
     def _trouble(self, name: str, *, blocked: bool) -> str | None:
         """Why `name` needs a restart, or None when it is fine (or must not be judged yet)."""

@@ -63,12 +63,7 @@ class _FlinkProcess(Component):
         return self.paths.data("flink") / "lib"
 
     def prepare(self) -> None:
-        check_java()
-        home = pyflink_home()
-        self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "config.yaml").write_text(self._config_yaml())
-        for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
-            shutil.copy(home / "conf" / name, self.conf_dir / name)
+        home = self._write_conf()
         self._link_lib(home)
         for sub in ("tmp", "checkpoints", "savepoints", "web-upload", "pids"):
             (self.paths.data("flink") / sub).mkdir(parents=True, exist_ok=True)
@@ -88,6 +83,16 @@ class _FlinkProcess(Component):
             link = self.lib_dir / name
             if not link.exists():
                 link.symlink_to(target)
+
+    def _write_conf(self) -> Path:
+        """This process's conf dir (config.yaml and the logging files); the PyFlink home."""
+        check_java()
+        home = pyflink_home()
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "config.yaml").write_text(self._config_yaml())
+        for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
+            shutil.copy(home / "conf" / name, self.conf_dir / name)
+        return home
 
     def _taskmanager_config(self) -> dict[str, object]:
         cfg = self.settings.flink
@@ -218,12 +223,7 @@ class TaskManagerComponent(_FlinkProcess):
             super().prepare()
             return
         # Only its own conf: the lib dir is shared, and TaskManager 0 refreshes it meanwhile.
-        check_java()
-        home = pyflink_home()
-        self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "config.yaml").write_text(self._config_yaml())
-        for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
-            shutil.copy(home / "conf" / name, self.conf_dir / name)
+        self._write_conf()
         self.pid_dir.mkdir(parents=True, exist_ok=True)
 
     def _taskmanager_config(self) -> dict[str, object]:
