@@ -14,7 +14,10 @@ dir, then
    (benchmarks/bare_keyed_job.py: same source, JSON parse, key_by(user_id), a counter in
    keyed state, one record out) and the scoring job each read the preloaded topic from the
    start (labels too); the sustained rate is taken from their output (`scored_at` of the
-   middle 80 % of the records: no start-up, no tail);
+   middle 80 % of the records: no start-up, no tail). The two jobs alternate `--repeat`
+   times (the first run of each meets JVMs that have not compiled its paths yet) and the
+   medians are compared; before every scoring run the alert markers are deleted, so each
+   run writes its alerts to Redis (otherwise a rerun skips every alert write);
 3. latency, thread mode, with `--latency-taskmanagers` (default: the last count):
    generated live transactions POSTed to the gateway in batches every 10 ms at `--rates`;
    per transaction `scored_at - received_at` from the decision log and, per alert,
@@ -52,10 +55,11 @@ from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flink_job.functions import CACHED_USERS
-from flink_job.job import LABELS_GROUP_ID
+from flink_job.job import LABELS_GROUP_ID, alert_target
 from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
 from foundation.flink_rest import FlinkRest
 from foundation.kafka_topics import TopicSpec, ensure_topics
+from foundation.redis_client import sync_client
 from foundation.settings import Settings
 from fraudctl.jobs import cancel_scoring_job, submit_job
 from fraudctl.stack import StackManager
@@ -159,8 +163,27 @@ def reset_scoring_group(settings: Settings) -> None:
             admin.delete_consumer_groups([group])[group].result(30)
 
 
+def forget_alerts(settings: Settings) -> int:
+    """Delete the alert stream's once-only markers, so this run writes every alert again
+    (left in place, a second run over the same transactions skips every Redis write)."""
+    client = sync_client(settings.redis, socket_timeout=10)
+    pattern = alert_target(settings).marker_key("*")
+    forgotten = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            forgotten += int(client.delete(*batch))  # type: ignore[arg-type]
+            batch.clear()
+    if batch:
+        forgotten += int(client.delete(*batch))  # type: ignore[arg-type]
+    client.close()
+    return forgotten
+
+
 def bench_scoring(settings: Settings, mode: str, count: int) -> dict[str, Any]:
     reset_scoring_group(settings)
+    forget_alerts(settings)
     mode_settings = with_mode(settings, mode)
     tail = TopicTail(settings, settings.kafka.scores_topic)
     submit_job(mode_settings, fresh=True)
@@ -383,6 +406,12 @@ def main() -> None:
     parser.add_argument("--process-transactions", type=int, default=40_000,
                         help="decisions to time in process mode (it is slow)")  # fmt: skip
     parser.add_argument("--rates", default="200,1000")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="throughput runs of each job per TaskManager count (median)",
+    )
     parser.add_argument("--latency-seconds", type=int, default=60)
     parser.add_argument("--label-share", type=float, default=0.05,
                         help="label the fraud and this share of the rest")  # fmt: skip
@@ -417,12 +446,21 @@ def main() -> None:
             for mode in [m for m in args.modes.split(",") if m]:
                 key = f"{mode}, {taskmanagers} TaskManager(s)"
                 count = args.transactions if mode == "thread" else args.process_transactions
-                bare = bench_bare(settings, mode, count)
-                print(f"bare keyed job, {key}: {bare['rate']:,.0f} tx/s ({load()})", flush=True)
-                scoring = bench_scoring(settings, mode, count)
-                print(f"scoring job,    {key}: {scoring['rate']:,.0f} tx/s "
-                      f"({scoring['flagged']:,} flagged of {scoring['records']:,}; "
-                      f"{scoring['rate'] / bare['rate']:.2f}x bare; {load()})",
+                # Bare and scoring runs alternate, `--repeat` times each; the first of each
+                # runs on JVMs that have not compiled the job's paths yet. Medians count.
+                bares, scorings = [], []
+                for run in range(1, args.repeat + 1):
+                    bares.append(bench_bare(settings, mode, count))
+                    print(f"bare keyed job, {key}, run {run}: {bares[-1]['rate']:,.0f} tx/s "
+                          f"({load()})", flush=True)  # fmt: skip
+                    scorings.append(bench_scoring(settings, mode, count))
+                    print(f"scoring job,    {key}, run {run}: {scorings[-1]['rate']:,.0f} tx/s "
+                          f"({scorings[-1]['flagged']:,} flagged of {scorings[-1]['records']:,}; "
+                          f"{load()})", flush=True)  # fmt: skip
+                bare = {"rate": statistics.median(r["rate"] for r in bares), "runs": bares}
+                scoring = {"rate": statistics.median(r["rate"] for r in scorings), "runs": scorings}
+                print(f"{key}, medians of {args.repeat}: bare {bare['rate']:,.0f} tx/s, scoring "
+                      f"{scoring['rate']:,.0f} tx/s, {scoring['rate'] / bare['rate']:.2f}x bare",
                       flush=True)  # fmt: skip
                 results[key] = {"bare": bare, "scoring": scoring, "load": load()}
                 if mode == "thread" and args.rules:
