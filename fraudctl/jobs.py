@@ -39,6 +39,7 @@ from fraudctl.job_record import (
 )
 from fraudctl.stack.errors import StackError
 from fraudctl.stack.flink_submit import JobSubmitFailed, submit_python_job
+from fraudctl.stack.job_code import StaleJobCode, check_job_code
 from fraudctl.stack.supervision import JobCheck
 from models.artifacts import CARD_FILE, ensure_model
 
@@ -168,7 +169,7 @@ def keep_job_running(settings: Settings) -> JobCheck:
             return JobCheck("ok", what)
         try:
             info = _submit(settings, fresh=False, wait_timeout_s=0, slot_wait_s=None)
-        except RestoreFailed as error:
+        except (RestoreFailed, StaleJobCode) as error:
             return JobCheck("failed", str(error))
         where = info.restored_from or "no earlier run (first start)"
         return JobCheck("restarting", f"resumed as {info.job_id} from {where}", resumed=True)
@@ -346,6 +347,7 @@ def _submit(
     """Submit under the caller's lock, after it checked that no copy is active. Waits up to
     `slot_wait_s` for task slots first (None: Flink's scheduler waits instead) and up to
     `wait_timeout_s` for RUNNING after (0: not at all)."""
+    check_job_code(settings)
     version = model_version(settings)
     if slot_wait_s is not None:
         check_parallelism(settings, slot_wait_s)

@@ -15,6 +15,7 @@ from foundation.flink_rest import FlinkRest, FlinkUnreachable
 from foundation.settings import settings_env
 from fraudctl.stack.components.base import Component, python_executable
 from fraudctl.stack.jars import Jars
+from fraudctl.stack.job_code import record_start
 from fraudctl.stack.prereqs import check_java
 
 TM_REGISTERED = "Successful registration at resource manager"
@@ -219,6 +220,8 @@ class TaskManagerComponent(_FlinkProcess):
         return pids if self.index == 0 else pids / self.name
 
     def prepare(self) -> None:
+        # The job code its Python will load, so a submission can tell it is stale later.
+        record_start(self.settings, str(self._taskmanager_config()["resource-id"]))
         if self.index == 0:  # the JobManager prepared the shared conf and lib dirs
             super().prepare()
             return

@@ -16,6 +16,7 @@ from foundation.redis_client import sync_client
 from foundation.settings import Settings
 from fraudctl.stack import COMPONENT_NAMES, PortInUse, StackEvent, StackManager
 from fraudctl.stack.flink_submit import submit_python_job
+from fraudctl.stack.job_code import StaleJobCode, check_job_code, fingerprint_file
 from tests.fixtures.stack import crash, make_stack_settings
 
 pytestmark = pytest.mark.integration
@@ -158,3 +159,23 @@ def test_a_taken_port_gives_a_clear_error(tmp_path: Path, stack_settings: Settin
     finally:
         squatter.close()
         manager.down(purge=True)
+
+
+def test_a_taskmanager_with_older_job_code_is_refused_at_submission(stack: StackManager) -> None:
+    """Each TaskManager records the job code it started with; a submission checks the
+    registered ones (real REST, real resource ids). Changing the code under a running
+    TaskManager is stood in for by changing its record."""
+    settings = stack.settings
+    check_job_code(settings)  # started with this very code
+    registered = [tm["id"] for tm in FlinkRest.of(settings).get("/taskmanagers")["taskmanagers"]]
+    recorded = [tm for tm in registered if fingerprint_file(settings, tm).is_file()]
+    assert recorded, f"no TaskManager of {registered} recorded its job code"
+    record = fingerprint_file(settings, recorded[0])
+    before = record.read_text()
+    record.write_text("0000000000000000\n")
+    try:
+        with pytest.raises(StaleJobCode, match=recorded[0]):
+            check_job_code(settings)
+    finally:
+        record.write_text(before)
+    check_job_code(settings)
