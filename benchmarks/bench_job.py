@@ -27,7 +27,7 @@ dir, then
 
 All runs share the host with whatever else runs on it: the load average is printed.
 
-    .venv/bin/python benchmarks/bench_job.py --first-minute       # everything, ~15 min
+    .venv/bin/python benchmarks/bench_job.py --first-minute       # everything, ~30 min
     .venv/bin/python benchmarks/bench_job.py --modes thread --rates 200 --latency-seconds 30
 """
 
