@@ -59,8 +59,17 @@ def alert_target(settings: Settings) -> AlertTarget:
     )
 
 
-def build_job(env: StreamExecutionEnvironment, settings: Settings, package: ModelPackage) -> None:
-    """Add the whole pipeline to `env` (sources, operators, sinks); the caller executes it."""
+def build_job(
+    env: StreamExecutionEnvironment,
+    settings: Settings,
+    package: ModelPackage,
+    scorer_class: type[ScoreTransactions] = ScoreTransactions,
+) -> None:
+    """Add the whole pipeline to `env` (sources, operators, sinks); the caller executes it.
+
+    `scorer_class` lets a benchmark run the same graph with a variant of the scorer
+    (benchmarks/scoring_parts_job.py); the job itself always uses ScoreTransactions.
+    """
     kafka, job = settings.kafka, settings.job
     # One reader per partition (as far as slots allow): each partition then has its own
     # watermark, so a backlog read from two partitions does not make one of them "late".
@@ -78,7 +87,7 @@ def build_job(env: StreamExecutionEnvironment, settings: Settings, package: Mode
     by_user = key_by_with_event_time(parsed, wire, job.out_of_orderness_ms, IDLE_PARTITION_MS)
     labels = label_stream(env, settings)
     rules = rule_stream(env, settings)  # operator rules (rule_state.py)
-    scorer = ScoreTransactions(
+    scorer = scorer_class(
         package,
         job.state_ttl_s,
         artifacts_dir=str(settings.model.artifacts_dir),

@@ -38,33 +38,43 @@ def code_fingerprint(root: Path = SOURCE_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def fingerprint_file(settings: Settings, resource_id: str) -> Path:
+def record_file(settings: Settings, component: str) -> Path:
+    """Where a TaskManager component's start is recorded: `<resource id> <fingerprint>`."""
     return (
         StackPaths(settings.state_dir.expanduser()).data("flink")
         / "pids"
-        / (f"{resource_id}.job-code")
+        / (f"{component}.job-code")
     )
 
 
-def record_start(settings: Settings, resource_id: str, fingerprint: str | None = None) -> None:
-    """Called as a TaskManager starts: the job code it will load from now on."""
-    path = fingerprint_file(settings, resource_id)
+def record_start(
+    settings: Settings, component: str, resource_id: str, fingerprint: str | None = None
+) -> None:
+    """Called as a TaskManager starts: its identity and the job code it will load."""
+    path = record_file(settings, component)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text((fingerprint or code_fingerprint()) + "\n")
+    path.write_text(f"{resource_id} {fingerprint or code_fingerprint()}\n")
+
+
+def recorded_starts(settings: Settings) -> dict[str, str]:
+    """Resource id -> job-code fingerprint of each TaskManager component's latest start."""
+    pids = StackPaths(settings.state_dir.expanduser()).data("flink") / "pids"
+    starts: dict[str, str] = {}
+    for path in sorted(pids.glob("*.job-code")):
+        fields = path.read_text().split()
+        if len(fields) == 2:
+            starts[fields[0]] = fields[1]
+    return starts
 
 
 def stale_taskmanagers(
     settings: Settings, registered: list[str], current: str | None = None
 ) -> list[str]:
     """The registered TaskManagers (resource ids) started with other job code. One that
-    left no fingerprint (started by other means, e.g. compose) is not judged."""
+    left no record (started by other means, e.g. compose) is not judged."""
     current = current or code_fingerprint()
-    stale = []
-    for resource_id in registered:
-        path = fingerprint_file(settings, resource_id)
-        if path.is_file() and path.read_text().strip() != current:
-            stale.append(resource_id)
-    return stale
+    starts = recorded_starts(settings)
+    return [tm for tm in registered if tm in starts and starts[tm] != current]
 
 
 def check_job_code(settings: Settings) -> None:

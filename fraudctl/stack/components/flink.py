@@ -8,6 +8,7 @@ passed to Flink's own launch scripts through FLINK_CONF_DIR / FLINK_LIB_DIR.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 from pathlib import Path
 
@@ -209,6 +210,7 @@ class TaskManagerComponent(_FlinkProcess):
         super().__init__(*args, jars=jars, **kwargs)
         self.index = index
         self.name = taskmanager_name(index)
+        self.resource_id = ""  # chosen afresh by every start (prepare)
 
     @property
     def conf_dir(self) -> Path:
@@ -220,8 +222,13 @@ class TaskManagerComponent(_FlinkProcess):
         return pids if self.index == 0 else pids / self.name
 
     def prepare(self) -> None:
-        # The job code its Python will load, so a submission can tell it is stale later.
-        record_start(self.settings, str(self._taskmanager_config()["resource-id"]))
+        # A new identity for every start. Restarted after a crash under the dead one's id,
+        # a TaskManager was taken for the dead one: the JobManager closed its connection
+        # when the dead one's heartbeat ran out, it re-registered, and the job waited a
+        # minute or more for its slots. The dead id now just times out on its own.
+        self.resource_id = f"fraudctl-{self.name}-run-{secrets.token_hex(4)}"
+        # ...and the job code its Python will load, so a submission can tell it is stale.
+        record_start(self.settings, self.name, self.resource_id)
         if self.index == 0:  # the JobManager prepared the shared conf and lib dirs
             super().prepare()
             return
@@ -231,10 +238,10 @@ class TaskManagerComponent(_FlinkProcess):
 
     def _taskmanager_config(self) -> dict[str, object]:
         config = super()._taskmanager_config()
+        if self.resource_id:
+            config["resource-id"] = self.resource_id
         if self.index:
-            config.update(
-                {"resource-id": f"fraudctl-{self.name}", "rpc": {"port": 0}, "data": {"port": 0}}
-            )
+            config.update({"rpc": {"port": 0}, "data": {"port": 0}})
         return config
 
     def env(self) -> dict[str, str]:

@@ -16,7 +16,7 @@ from foundation.redis_client import sync_client
 from foundation.settings import Settings
 from fraudctl.stack import COMPONENT_NAMES, PortInUse, StackEvent, StackManager
 from fraudctl.stack.flink_submit import submit_python_job
-from fraudctl.stack.job_code import StaleJobCode, check_job_code, fingerprint_file
+from fraudctl.stack.job_code import StaleJobCode, check_job_code, record_file, recorded_starts
 from tests.fixtures.stack import crash, make_stack_settings
 
 pytestmark = pytest.mark.integration
@@ -168,13 +168,14 @@ def test_a_taskmanager_with_older_job_code_is_refused_at_submission(stack: Stack
     settings = stack.settings
     check_job_code(settings)  # started with this very code
     registered = [tm["id"] for tm in FlinkRest.of(settings).get("/taskmanagers")["taskmanagers"]]
-    recorded = [tm for tm in registered if fingerprint_file(settings, tm).is_file()]
-    assert recorded, f"no TaskManager of {registered} recorded its job code"
-    record = fingerprint_file(settings, recorded[0])
+    record = record_file(settings, "flink-taskmanager")
     before = record.read_text()
-    record.write_text("0000000000000000\n")
+    resource_id = before.split()[0]  # this start's own identity
+    assert resource_id in registered, f"{resource_id} is not among {registered}"
+    assert resource_id in recorded_starts(settings)
+    record.write_text(f"{resource_id} 0000000000000000\n")
     try:
-        with pytest.raises(StaleJobCode, match=recorded[0]):
+        with pytest.raises(StaleJobCode, match=resource_id):
             check_job_code(settings)
     finally:
         record.write_text(before)

@@ -13,7 +13,7 @@ from fraudctl.stack.job_code import (
     StaleJobCode,
     check_job_code,
     code_fingerprint,
-    fingerprint_file,
+    record_file,
     record_start,
     stale_taskmanagers,
 )
@@ -42,13 +42,17 @@ def test_the_fingerprint_follows_the_job_packages_only(tmp_path: Path) -> None:
 
 def test_only_taskmanagers_with_another_fingerprint_are_stale(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
-    record_start(settings, "tm-current", "new")
-    record_start(settings, "tm-old", "old")
-    assert fingerprint_file(settings, "tm-old").read_text() == "old\n"
+    record_start(settings, "flink-taskmanager", "tm-current", "new")
+    record_start(settings, "flink-taskmanager-2", "tm-old", "old")
+    assert record_file(settings, "flink-taskmanager-2").read_text() == "tm-old old\n"
     registered = ["tm-current", "tm-old", "tm-started-elsewhere"]
     assert stale_taskmanagers(settings, registered, current="new") == ["tm-old"]
     # a recorded TaskManager that is no longer registered is not judged
     assert stale_taskmanagers(settings, ["tm-current"], current="new") == []
+    # a restart replaces its component's record: one file per TaskManager, never more
+    record_start(settings, "flink-taskmanager-2", "tm-restarted", "new")
+    assert stale_taskmanagers(settings, ["tm-old", "tm-restarted"], current="new") == []
+    assert len(list(record_file(settings, "x").parent.glob("*.job-code"))) == 2
 
 
 class FakeRest:
@@ -66,8 +70,8 @@ def test_a_submission_check_names_the_stale_taskmanager_and_the_way_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(state_dir=tmp_path)
-    record_start(settings, "fraudctl-taskmanager-6124")
-    record_start(settings, "fraudctl-flink-taskmanager-2", "0123456789abcdef")
+    record_start(settings, "flink-taskmanager", "fraudctl-taskmanager-6124")
+    record_start(settings, "flink-taskmanager-2", "fraudctl-flink-taskmanager-2", "0123abcd")
     body = {"taskmanagers": [{"id": "fraudctl-taskmanager-6124"}]}
     monkeypatch.setattr(FlinkRest, "of", lambda *_a, **_k: FakeRest(body))
     check_job_code(settings)  # the only registered one runs this code
@@ -84,7 +88,7 @@ def test_an_unreachable_cluster_is_left_to_the_submission(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(state_dir=tmp_path)
-    record_start(settings, "tm", "old")
+    record_start(settings, "flink-taskmanager", "tm", "old")
     down = FakeRest(FlinkUnreachable("GET /taskmanagers failed: refused"))
     monkeypatch.setattr(FlinkRest, "of", lambda *_a, **_k: down)
     check_job_code(settings)

@@ -61,7 +61,13 @@ def test_further_taskmanagers_get_their_own_conf_pid_dir_and_ephemeral_ports(
     second.prepare()
     config = json.loads((second.conf_dir / "config.yaml").read_text())["taskmanager"]
     assert config["rpc"] == {"port": 0} and config["data"] == {"port": 0}
-    assert config["resource-id"] == "fraudctl-flink-taskmanager-2"
+    assert config["resource-id"] == second.resource_id
+    assert second.resource_id.startswith("fraudctl-flink-taskmanager-2-run-")
+    earlier = second.resource_id
+    second.prepare()  # a restart is a new TaskManager to the JobManager, not the dead one
+    assert second.resource_id != earlier
+    config = json.loads((second.conf_dir / "config.yaml").read_text())["taskmanager"]
+    assert config["resource-id"] == second.resource_id
     assert config["load-balance"] == {"mode": "SLOTS"}
     assert second.env()["FLINK_PID_DIR"] != first.env()["FLINK_PID_DIR"]
     assert not (second.paths.data("flink") / "lib").exists()  # the shared lib is left alone

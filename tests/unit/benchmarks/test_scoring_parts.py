@@ -1,0 +1,63 @@
+"""The scorer variants of benchmarks/bench_job_parts.py leave out what they say, only that."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import orjson
+from pyflink.common import Row
+
+from benchmarks.scoring_parts_job import VARIANTS, drop_alerts, mapped, small_decision
+from flink_job.functions import ALERTS, DEAD_LETTERS, ScoreTransactions
+
+
+def scorer_output() -> Generator[Any, None, str]:
+    yield DEAD_LETTERS, "a dead letter"
+    yield ALERTS, {"transaction_id": "t1"}
+    record = {
+        "transaction_id": "t1",
+        "received_at": 1,
+        "scored_at": 2,
+        "flagged": True,
+        "features": {"amount_z": 3.0},
+    }
+    yield Row("user-1", orjson.dumps(record).decode())
+    return "the state after"
+
+
+def drain(steps: Generator[Any, None, Any]) -> tuple[list[Any], Any]:
+    items = []
+    try:
+        while True:
+            items.append(next(steps))
+    except StopIteration as stop:
+        return items, stop.value
+
+
+def test_mapped_keeps_the_return_value_and_drops_what_keep_drops() -> None:
+    items, state = drain(mapped(scorer_output(), drop_alerts))
+    assert state == "the state after"
+    assert [item[0] if isinstance(item, tuple) else "row" for item in items] == [
+        DEAD_LETTERS,
+        "row",
+    ]
+
+
+def test_small_decision_keeps_key_and_the_fields_the_benchmark_reads() -> None:
+    items, state = drain(mapped(scorer_output(), small_decision))
+    assert state == "the state after"
+    row = items[2]
+    assert row[0] == "user-1"
+    assert orjson.loads(row[1]) == {
+        "transaction_id": "t1",
+        "received_at": 1,
+        "scored_at": 2,
+        "flagged": True,
+    }
+    assert items[1] == (ALERTS, {"transaction_id": "t1"})  # alerts untouched
+
+
+def test_every_variant_is_a_scorer_and_full_is_the_shipped_one() -> None:
+    assert VARIANTS["full"] is ScoreTransactions
+    assert all(issubclass(cls, ScoreTransactions) for cls in VARIANTS.values())
