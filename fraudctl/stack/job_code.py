@@ -40,11 +40,8 @@ def code_fingerprint(root: Path = SOURCE_ROOT) -> str:
 
 def record_file(settings: Settings, component: str) -> Path:
     """Where a TaskManager component's start is recorded: `<resource id> <fingerprint>`."""
-    return (
-        StackPaths(settings.state_dir.expanduser()).data("flink")
-        / "pids"
-        / (f"{component}.job-code")
-    )
+    pids = StackPaths(settings.state_dir.expanduser()).data("flink") / "pids"
+    return pids / f"{component}.job-code"
 
 
 def record_start(
@@ -87,7 +84,7 @@ def check_job_code(settings: Settings) -> None:
     stale = stale_taskmanagers(settings, registered)
     if stale:
         raise StaleJobCode(
-            f"TaskManager {', '.join(stale)} was started before the job's code changed "
+            f"TaskManager(s) {', '.join(stale)} started before the job's code changed "
             f"(flink_job, models or foundation under {SOURCE_ROOT}); its Python keeps the "
             "modules it loaded, so the job would run old and new code mixed. Restart the "
             "Flink processes first: `fraudctl down`, then `fraudctl up` (the job resumes "

@@ -32,6 +32,12 @@ def fake_pyflink(monkeypatch: pytest.MonkeyPatch) -> type:
     monkeypatch.setitem(sys.modules, pb2.__name__, pb2)
     monkeypatch.setitem(sys.modules, operations.__name__, operations)
     monkeypatch.setitem(sys.modules, package.__name__, package)
+    # `from pyflink.fn_execution import flink_fn_execution_pb2` reads the package's
+    # attribute first: once any test imported the real module (e.g. via flink_job.functions),
+    # the stand-in in sys.modules alone would not be seen.
+    import pyflink.fn_execution
+
+    monkeypatch.setattr(pyflink.fn_execution, "flink_fn_execution_pb2", pb2, raising=False)
     return TwoInputOperation
 
 
