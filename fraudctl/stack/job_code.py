@@ -38,10 +38,13 @@ def code_fingerprint(root: Path = SOURCE_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
+def _records_dir(settings: Settings) -> Path:
+    return StackPaths(settings.state_dir.expanduser()).data("flink") / "pids"
+
+
 def record_file(settings: Settings, component: str) -> Path:
     """Where a TaskManager component's start is recorded: `<resource id> <fingerprint>`."""
-    pids = StackPaths(settings.state_dir.expanduser()).data("flink") / "pids"
-    return pids / f"{component}.job-code"
+    return _records_dir(settings) / f"{component}.job-code"
 
 
 def record_start(
@@ -55,9 +58,8 @@ def record_start(
 
 def recorded_starts(settings: Settings) -> dict[str, str]:
     """Resource id -> job-code fingerprint of each TaskManager component's latest start."""
-    pids = StackPaths(settings.state_dir.expanduser()).data("flink") / "pids"
     starts: dict[str, str] = {}
-    for path in sorted(pids.glob("*.job-code")):
+    for path in sorted(_records_dir(settings).glob("*.job-code")):
         fields = path.read_text().split()
         if len(fields) == 2:
             starts[fields[0]] = fields[1]
