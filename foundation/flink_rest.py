@@ -116,6 +116,29 @@ class FlinkRest:
         body = self.get(f"/jobs/{job_id}")
         return body if isinstance(body, dict) else {}
 
+    def restarts(self, job_id: str) -> int | None:
+        """How often the job has restarted since it was submitted; None if Flink says neither.
+
+        The `numRestarts` metric alone is not enough: the REST server answers it from a
+        metric store that a request only *starts* to refresh, so the first read after a
+        quiet spell can be minutes old (read 1 after a second restart). The exception
+        history is the scheduler's own record, current at once: one entry per failure that
+        restarted the job, the newest `web.exception-history-size` of them. The larger of
+        the two counts.
+        """
+        counts: list[int] = []
+        try:
+            metric = self.get(f"/jobs/{job_id}/metrics?get=numRestarts")
+            counts.extend(int(item["value"]) for item in metric if item.get("id") == "numRestarts")
+        except (FlinkUnreachable, AttributeError, KeyError, TypeError, ValueError):
+            pass
+        try:
+            history = self.get(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+            counts.append(len(history))
+        except (FlinkUnreachable, KeyError, TypeError):
+            pass
+        return max(counts, default=None)
+
     # -- lifecycle ----------------------------------------------------------------------
     def wait_for_state(self, job_id: str, wanted: str = "RUNNING", timeout_s: float = 120.0) -> str:
         """Poll until the job is `wanted` (for RUNNING: with every task running too)."""

@@ -252,7 +252,7 @@ def job_status(settings: Settings) -> JobStatus:
         )
     detail = _rest(settings, f"/jobs/{job.job_id}")
     checkpoints = _optional(settings, f"/jobs/{job.job_id}/checkpoints")
-    restarts = _optional(settings, f"/jobs/{job.job_id}/metrics?get=numRestarts")
+    restarts = FlinkRest.of(settings).restarts(job.job_id)
     vertices = detail.get("vertices", [])
     now = now_ms()
     completed = failed = None
@@ -266,7 +266,7 @@ def job_status(settings: Settings) -> JobStatus:
     return JobStatus(
         job=job,
         uptime_s=(now - job.start_time_ms) / 1000 if job.start_time_ms else None,
-        restarts=int(restarts[0]["value"]) if restarts else None,
+        restarts=restarts,
         checkpoints_completed=completed,
         checkpoints_failed=failed,
         last_checkpoint_age_s=age,

@@ -123,7 +123,11 @@ def test_taskmanager_killed_mid_stream_loses_and_duplicates_no_alert(
         stack, traffic, rate=400, fail_after=1_500, fail=kill_taskmanager,
         recover=bring_back, tag=tag,
     )  # fmt: skip
-    assert (job_status(settings).restarts or 0) > restarts_before, "the job never restarted"
+    after = job_status(settings)
+    assert (after.restarts or 0) > restarts_before, (
+        f"the job never restarted: restarts {before.restarts} -> {after.restarts}, "
+        f"job {before.job.job_id} -> {after.job.job_id}, uptime {after.uptime_s} s"
+    )
     assert_alerts_exactly_once(alerts, traffic, tag)
     flagged_in_log = {txn for txn, rows in decisions.items() if rows[0]["flagged"]}
     assert flagged_in_log == traffic.expected_alerts

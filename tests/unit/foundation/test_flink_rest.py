@@ -134,3 +134,45 @@ def test_a_savepoint_stop_returns_its_location() -> None:
 def test_a_failed_savepoint_stop_is_none() -> None:
     rest = client_for(lambda request: httpx.Response(500, json={"errors": ["no"]}))
     assert rest.stop_with_savepoint("j1", "/sp", timeout_s=5) is None
+
+
+def restart_answers(
+    metric: Any, history: Any, failing: frozenset[str] = frozenset()
+) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path in failing:
+            return httpx.Response(500, json={"errors": ["down"]})
+        if path == "/jobs/j1/metrics":
+            assert request.url.params["get"] == "numRestarts"
+            return httpx.Response(200, json=metric)
+        assert path == "/jobs/j1/exceptions"
+        return httpx.Response(200, json=history)
+
+    return handler
+
+
+def history_of(entries: int) -> dict[str, Any]:
+    return {"exceptionHistory": {"entries": [{"timestamp": n} for n in range(entries)]}}
+
+
+def test_restarts_count_the_exception_history_when_the_metric_lags() -> None:
+    # Flink's metric store answered 1 after a second restart (refreshed only after a request)
+    rest = client_for(restart_answers([{"id": "numRestarts", "value": "1"}], history_of(2)))
+    assert rest.restarts("j1") == 2
+
+
+def test_restarts_trust_the_metric_beyond_a_truncated_history() -> None:
+    rest = client_for(restart_answers([{"id": "numRestarts", "value": "40"}], history_of(16)))
+    assert rest.restarts("j1") == 40
+
+
+def test_restarts_from_whichever_answer_there_is() -> None:
+    no_metric = restart_answers([], history_of(0), failing=frozenset({"/jobs/j1/metrics"}))
+    assert client_for(no_metric).restarts("j1") == 0
+    only_metric = restart_answers(
+        [{"id": "numRestarts", "value": "3"}], {}, failing=frozenset({"/jobs/j1/exceptions"})
+    )
+    assert client_for(only_metric).restarts("j1") == 3
+    neither = restart_answers([], {"unexpected": True})
+    assert client_for(neither).restarts("j1") is None
