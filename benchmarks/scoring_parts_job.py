@@ -9,7 +9,9 @@ The graph is the job's own (`flink_job.job.build_job`); only the scorer class di
 - `no-alerts`: flagged transactions are logged but no alert goes to the Redis writer;
 - `small-decision`: every decision record is replaced by a ~100-byte one after it was built
   (what the ~1 KB record costs downstream: Row conversion, Kafka sink, broker, reader);
-- `no-model`: every transaction gets one fixed, unflagged decision (so no alerts either).
+- `no-model`: every transaction gets one fixed, unflagged decision (so no alerts either);
+- `python-trees`: the model's trees stay generated Python, never native code
+  (models/native_trees.py): what the native trees save in the running job.
 
 Submitted with `flink run -py`; settings come from FRAUDCTL_*.
 Usage: scoring_parts_job.py <variant> <job-name>
@@ -104,12 +106,26 @@ class WithoutModel(ScoreTransactions):
             switch.detector = FixedDecision(switch.detector)  # type: ignore[assignment]
 
 
+class PythonTrees(ScoreTransactions):
+    kept: Any = None
+
+    def _prepare(self, now: int, ctx: Any) -> None:
+        super()._prepare(now, ctx)
+        detector = self.switch.detector if self.switch is not None else None
+        if detector is not None and detector is not self.kept:  # once per loaded model
+            detector.scorer.tree_sum.keep_python()
+            if detector.supervised is not None:
+                detector.supervised.tree_sum.keep_python()
+            self.kept = detector
+
+
 VARIANTS: dict[str, type[ScoreTransactions]] = {
     "full": ScoreTransactions,
     "no-state-write": WithoutStateWrite,
     "no-alerts": WithoutAlerts,
     "small-decision": SmallDecision,
     "no-model": WithoutModel,
+    "python-trees": PythonTrees,
 }
 
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from models.features import FEATURE_NAMES
 from models.label_risk import LABEL_FEATURE_NAMES
+from models.native_trees import TreeSum
 from models.scorer import ModelFormatError, Tree, compile_trees, trees_from_arrays
 
 SUPERVISED_FORMAT_VERSION = 1
@@ -58,7 +59,7 @@ class SupervisedScorer:
         self.feature_names: tuple[str, ...] = tuple(str(n) for n in arrays["feature_names"])
         self.trees: list[Tree] = trees_from_arrays(arrays, len(self.feature_names))
         self._width = len(self.feature_names)
-        self._leaf_sum = compile_trees(self.trees, self._width)
+        self.tree_sum = TreeSum(compile_trees(self.trees, self._width), self.trees, self._width)
 
     @classmethod
     def load(cls, path: str | Path) -> SupervisedScorer:
@@ -82,7 +83,7 @@ class SupervisedScorer:
             raise ValueError(f"expected {self._width} supervised features, got {len(vector)}")
         if not math.isfinite(math.fsum(vector)):
             raise ValueError(f"feature values must be finite, got {list(vector)}")
-        total: float = self._leaf_sum(*vector)
+        total = self.tree_sum.total(vector)
         return self.baseline + total
 
     def probability(self, vector: Sequence[float]) -> float:

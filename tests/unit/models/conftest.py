@@ -7,11 +7,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pytest
 
+from models.artifact_files import CLASSIFIER_FILE, FOREST_FILE, SCALER_FILE
 from models.artifacts import DEFAULT_ARTIFACTS_DIR, ensure_model
 from models.contracts.transaction import Transaction
+from models.generator import generate_dataset
+from models.label_risk import DAY_MS
 from models.registry import ModelRegistry
+from models.supervised import replay_labelled
 from models.training import ModelCard, TrainingConfig, train
 
 BASE_TIME = datetime(2025, 7, 15, 10, 0, tzinfo=UTC)
@@ -75,3 +80,14 @@ def default_model() -> Path:
     """The current version the stack uses (models/artifacts), trained with the defaults if
     missing."""
     return ensure_model(DEFAULT_ARTIFACTS_DIR)
+
+
+def classifier_inputs(directory: Path, seed: int) -> tuple[Any, Any, Any]:
+    """The version's scikit-learn classifier, generated labelled rows and their supervised
+    feature matrix (user + label features + the forest's anomaly score)."""
+    classifier = joblib.load(directory / CLASSIFIER_FILE)
+    scaler = joblib.load(directory / SCALER_FILE)
+    forest = joblib.load(directory / FOREST_FILE)
+    data = generate_dataset(seed=seed, n_users=60, days=6, fraud_ratio=0.05)
+    rows = replay_labelled(((r.transaction, r.label) for r in data.records), 2 * DAY_MS)
+    return classifier, rows, rows.matrix(-forest.score_samples(scaler.transform(rows.user)))

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 
-from models.artifact_files import CLASSIFIER_FILE, FOREST_FILE, SCALER_FILE
 from models.detector import Detector
 from models.generator import generate_dataset
 from models.label_risk import DAY_MS, LABEL_FEATURE_NAMES, NO_LABEL_FEATURES
@@ -23,6 +21,7 @@ from models.supervised import (
 )
 from models.supervised_scorer import SUPERVISED_FEATURE_NAMES, SupervisedScorer
 from models.training import ModelCard
+from tests.unit.models.conftest import classifier_inputs
 
 F = {name: i for i, name in enumerate(LABEL_FEATURE_NAMES)}
 
@@ -62,12 +61,7 @@ def test_portable_classifier_equals_sklearn(small_model: tuple[Path, ModelCard])
     directory, card = small_model
     detector = Detector.load(directory)
     assert detector.supervised is not None
-    classifier = joblib.load(directory / CLASSIFIER_FILE)
-    scaler = joblib.load(directory / SCALER_FILE)
-    forest = joblib.load(directory / FOREST_FILE)
-    data = generate_dataset(seed=99, n_users=60, days=6, fraud_ratio=0.05)
-    rows = replay_labelled(((r.transaction, r.label) for r in data.records), 2 * DAY_MS)
-    matrix = rows.matrix(-forest.score_samples(scaler.transform(rows.user)))
+    classifier, rows, matrix = classifier_inputs(directory, seed=99)
     expected = classifier.predict_proba(matrix)[:, 1]
     scorer = detector.supervised
     got = np.array([scorer.probability(row.tolist()) for row in matrix])
