@@ -53,6 +53,9 @@ class ModelPackage:
             detector = package.detector()
         except (ModelFormatError, ValueError) as error:
             raise ModelMissing(str(error)) from None
+        # Build the native trees here, once per model version (a few seconds), so the
+        # TaskManagers on this host find them built instead of compiling while they score.
+        detector.wait_native()
         return cls(data, detector.model_version, detector.threshold, str(path), supervised)
 
     def detector(self) -> Detector:

@@ -92,6 +92,15 @@ class Detector:
         supervised = SupervisedScorer.load(supervised_path) if supervised_path.is_file() else None
         return cls(PortableScorer.load(directory / SCORER_FILE), supervised)
 
+    def wait_native(self, timeout_s: float = 180.0) -> tuple[str, ...]:
+        """Wait until the trees' native build has ended (models/native_trees.py): "native"
+        or "python" per model. The built library is cached for every process of this user,
+        so a caller that waits spares the ones that load the same model next."""
+        models = [self.scorer.tree_sum]
+        if self.supervised is not None:
+            models.append(self.supervised.tree_sum)
+        return tuple(tree_sum.wait_settled(timeout_s) for tree_sum in models)
+
     def decide(
         self,
         features: Sequence[float],

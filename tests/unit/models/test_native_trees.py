@@ -80,8 +80,7 @@ def test_the_classifier_stays_bit_for_bit_sklearns(
     detector = Detector.load(directory)
     scorer = detector.supervised
     assert scorer is not None
-    assert scorer.tree_sum.wait_settled() == "native"
-    assert detector.scorer.tree_sum.wait_settled() == "native"
+    assert detector.wait_native() == ("native", "native")
     classifier, _rows, matrix = classifier_inputs(directory, seed=98)
     vectors = [row.tolist() for row in matrix]
     native = [scorer.tree_sum.total(x) for x in vectors]
