@@ -1,9 +1,9 @@
 """A model's trees as native code, built with the host's C compiler when it has one.
 
 The generated Python of `models.scorer.compile_trees` costs ~11 µs for the Isolation
-Forest (100 trees, ~38,000 nodes) in one process, and several times that inside the job,
-where the JVMs share the cores and evict its ~1 MB of bytecode between records. The
-same nested comparisons written as C and built with `-O1` take ~1.4 µs. No fast-math:
+Forest (100 trees, ~38,000 nodes) in one process; the same nested comparisons written as
+C and built with `-O1` take ~1.4 µs, and the whole job scores ~1.15x faster with them
+(BENCHMARKS.md, "Where the rest goes"). No fast-math:
 each `x <= split` is the same double comparison and the leaf values are added in the
 same order, so the native sum equals the Python one bit for bit.
 
