@@ -2,7 +2,10 @@
 
 All in one process and one run, on the same model and the same held-out vectors:
 
-- `portable.score`: `PortableScorer.score(vector)`, one record per call (what the job does);
+- `portable.score`: `PortableScorer.score(vector)`, one record per call (what the job does),
+  with its trees native (models/native_trees.py; the Python trees when the host has no
+  C compiler: the line above the table says which);
+- `portable.score (python trees)`: the same with the generated Python trees;
 - `sklearn.score_samples`: `IsolationForest.score_samples` on one already-scaled row per
   call: the baseline named by the issue;
 - `sklearn.transform+score_samples`: the same plus `StandardScaler.transform`, i.e. what the
@@ -77,6 +80,9 @@ def main() -> None:
 
     artifacts = ensure_model(args.artifacts, log=print)
     scorer = PortableScorer.load(artifacts / SCORER_FILE)
+    trees = scorer.tree_sum.wait_settled()
+    python_scorer = PortableScorer.load(artifacts / SCORER_FILE)
+    python_scorer.tree_sum.keep_python()
     detector = Detector(scorer)
     scaler = joblib.load(artifacts / SCALER_FILE)
     forest = joblib.load(artifacts / FOREST_FILE)
@@ -92,6 +98,11 @@ def main() -> None:
     def portable() -> int:
         for row in rows:
             scorer.score(row)
+        return len(rows)
+
+    def portable_python() -> int:
+        for row in rows:
+            python_scorer.score(row)
         return len(rows)
 
     def sklearn_one() -> int:
@@ -119,10 +130,12 @@ def main() -> None:
             detector.decide(row)
         return len(rows)
 
-    portable()  # warm up (and compile) before timing
+    portable()  # warm up before timing
+    portable_python()
     sklearn_one()
     runs = {
         "portable.score": portable,
+        "portable.score (python trees)": portable_python,
         "sklearn.score_samples": sklearn_one,
         "sklearn.transform+score_samples": sklearn_with_scaling,
         "sklearn.batch": sklearn_batch,
@@ -142,7 +155,8 @@ def main() -> None:
     }
     load = os.getloadavg()[0]
 
-    print(f"model {scorer.model_version}: {scorer.n_trees} trees, {len(matrix)} held-out vectors")
+    print(f"model {scorer.model_version}: {scorer.n_trees} trees ({trees}), "
+          f"{len(matrix)} held-out vectors")  # fmt: skip
     print(f"{args.rounds} rounds, load average {load:.1f} on {os.cpu_count()} cores")
     print(f"{'per record (median of rounds)':34} {'wall us':>12} {'cpu us':>12}")
     for name in runs:
@@ -157,6 +171,7 @@ def main() -> None:
         report: dict[str, Any] = {
             "model_version": scorer.model_version,
             "trees": scorer.n_trees,
+            "tree_code": trees,
             "rounds": args.rounds,
             "load_average": load,
             "median_wall_us": wall,

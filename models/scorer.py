@@ -67,7 +67,7 @@ class PortableScorer:
         self.trees = trees_from_arrays(arrays, len(self.feature_names))
         width = len(self.feature_names)
         self.tree_sum = TreeSum(compile_trees(self.trees, width), self.trees, width)
-        self._width = len(self.feature_names)
+        self._width = width
 
     @classmethod
     def load(cls, path: str | Path) -> PortableScorer:
