@@ -11,7 +11,10 @@ The graph is the job's own (`flink_job.job.build_job`); only the scorer class di
   (what the ~1 KB record costs downstream: Row conversion, Kafka sink, broker, reader);
 - `no-model`: every transaction gets one fixed, unflagged decision (so no alerts either);
 - `python-trees`: the model's trees stay generated Python, never native code
-  (models/native_trees.py): what the native trees save in the running job.
+  (models/native_trees.py): what the native trees save in the running job;
+- `one-input`: the full scorer in a one-input keyed operator, labels and rules not
+  connected (it sees an empty label book and no operator rules): what the two-input
+  broadcast operator costs against the one-input kind the bare job uses.
 
 Submitted with `flink run -py`; settings come from FRAUDCTL_*.
 Usage: scoring_parts_job.py <variant> <job-name>
@@ -25,6 +28,7 @@ from typing import Any
 
 import orjson
 from pyflink.common import Row
+from pyflink.datastream import KeyedProcessFunction, KeyedStream, RuntimeContext
 
 from flink_job import ordering
 from flink_job.connectors import make_environment
@@ -119,6 +123,63 @@ class PythonTrees(ScoreTransactions):
             self.kept = detector
 
 
+class EmptyBroadcastState:
+    def items(self) -> tuple[()]:
+        return ()
+
+
+class OneInputContext:
+    """The keyed context, answering broadcast-state reads with empty state."""
+
+    empty = EmptyBroadcastState()
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    def get_broadcast_state(self, _descriptor: Any) -> EmptyBroadcastState:
+        return self.empty
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ctx, name)
+
+
+class OneInputScorer(KeyedProcessFunction):  # type: ignore[misc]
+    """ScoreTransactions as a one-input keyed function (nothing broadcast to it)."""
+
+    def __init__(self, scorer: ScoreTransactions) -> None:
+        self.scorer = scorer
+        self.wrapped: OneInputContext | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.scorer.open(runtime_context)
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        wrapped = self.wrapped
+        if wrapped is None or wrapped.ctx is not ctx:
+            wrapped = self.wrapped = OneInputContext(ctx)
+        return self.scorer.process_element(value, wrapped)
+
+
+class OneInputConnection:
+    """What `KeyedStream.connect` returns while the one-input graph is built."""
+
+    def __init__(self, keyed: KeyedStream) -> None:
+        self.keyed = keyed
+
+    def process(self, scorer: ScoreTransactions, output_type: Any) -> Any:
+        return self.keyed.process(OneInputScorer(scorer), output_type=output_type)
+
+
+def build_one_input(env: Any, settings: Any, package: ModelPackage) -> None:
+    """The job's own graph (build_job), with the scorer connected to nothing broadcast."""
+    connect = KeyedStream.connect
+    KeyedStream.connect = lambda keyed, _other: OneInputConnection(keyed)
+    try:
+        build_job(env, settings, package, ScoreTransactions)
+    finally:
+        KeyedStream.connect = connect
+
+
 VARIANTS: dict[str, type[ScoreTransactions]] = {
     "full": ScoreTransactions,
     "no-state-write": WithoutStateWrite,
@@ -126,6 +187,7 @@ VARIANTS: dict[str, type[ScoreTransactions]] = {
     "small-decision": SmallDecision,
     "no-model": WithoutModel,
     "python-trees": PythonTrees,
+    "one-input": ScoreTransactions,  # built by build_one_input
 }
 
 
@@ -133,7 +195,11 @@ def main() -> None:
     variant, name = sys.argv[1:3]
     settings = get_settings()
     env = make_environment(settings)
-    build_job(env, settings, ModelPackage.load(settings.model.artifacts_dir), VARIANTS[variant])
+    package = ModelPackage.load(settings.model.artifacts_dir)
+    if variant == "one-input":
+        build_one_input(env, settings, package)
+    else:
+        build_job(env, settings, package, VARIANTS[variant])
     env.execute_async(name)
 
 

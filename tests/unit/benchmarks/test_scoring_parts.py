@@ -8,7 +8,13 @@ from typing import Any
 import orjson
 from pyflink.common import Row
 
-from benchmarks.scoring_parts_job import VARIANTS, drop_alerts, mapped, small_decision
+from benchmarks.scoring_parts_job import (
+    VARIANTS,
+    OneInputScorer,
+    drop_alerts,
+    mapped,
+    small_decision,
+)
 from flink_job.functions import ALERTS, DEAD_LETTERS, ScoreTransactions
 
 
@@ -61,3 +67,25 @@ def test_small_decision_keeps_key_and_the_fields_the_benchmark_reads() -> None:
 def test_every_variant_is_a_scorer_and_full_is_the_shipped_one() -> None:
     assert VARIANTS["full"] is ScoreTransactions
     assert all(issubclass(cls, ScoreTransactions) for cls in VARIANTS.values())
+
+
+def test_the_one_input_scorer_sees_empty_broadcast_state_and_the_real_keyed_context() -> None:
+    seen: list[Any] = []
+
+    class Recorder(ScoreTransactions):
+        def __init__(self) -> None:
+            pass
+
+        def process_element(self, value: Any, ctx: Any) -> Any:
+            seen.append((value, list(ctx.get_broadcast_state("labels").items()), ctx.watermark))
+            return iter(())
+
+    class KeyedContext:
+        watermark = 42
+
+    one_input = OneInputScorer(Recorder())
+    keyed = KeyedContext()
+    one_input.process_element("record-1", keyed)
+    one_input.process_element("record-2", keyed)
+    assert seen == [("record-1", [], 42), ("record-2", [], 42)]
+    assert VARIANTS["one-input"] is ScoreTransactions  # the graph differs, not the scorer
