@@ -36,6 +36,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 FUNCTION = "tree_sum"
+# No fast-math and no fused multiply-add: each comparison and addition as Python does it.
+CFLAGS = ("-O1", "-ffp-contract=off", "-shared", "-fPIC")
 BUILD_TIMEOUT_S = 180.0
 PROBES = 64
 # Set to "0" to keep the Python trees (e.g. to compare the two in a benchmark).
@@ -176,7 +178,7 @@ def build(source: str) -> Path:
     cc = compiler()
     if cc is None:
         raise NativeTreesError("no C compiler (cc or $CC) on this host")
-    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    digest = hashlib.sha256(" ".join(CFLAGS).encode() + source.encode()).hexdigest()[:24]
     directory = cache_dir()
     library = directory / f"trees-{digest}.so"
     with open(directory / f"trees-{digest}.lock", "w") as lock:
@@ -188,7 +190,7 @@ def build(source: str) -> Path:
             c_file.write_text(source)
             built = Path(work) / "trees.so"
             done = subprocess.run(
-                [cc, "-O1", "-shared", "-fPIC", "-o", str(built), str(c_file)],
+                [cc, *CFLAGS, "-o", str(built), str(c_file)],
                 capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False,
             )  # fmt: skip
             if done.returncode != 0:
