@@ -119,7 +119,7 @@ def run_alerts(settings: Settings, run_id: str) -> set[str]:
 
 
 def test_rate_200_for_20_s_puts_4000_records_on_transactions(
-    stack: StackManager, stack_env: dict[str, str]
+    stack: StackManager, stack_env: dict[str, str], scoring_job: JobInfo
 ) -> None:
     settings = stack.settings
     # The simulator's pacing is measured on a settled stack: the test before may have
