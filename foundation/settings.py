@@ -155,6 +155,10 @@ class GatewaySettings(Section):
     health_timeout_s: float = Field(default=1.0, gt=0, le=30)
     linger_ms: int = Field(default=5, ge=0, le=1000)
     max_amount: float = Field(default=1_000_000.0, gt=0)
+    # How long an idle keep-alive connection stays open. Clients must give up idle
+    # connections sooner (see GATEWAY_CLIENT_IDLE_S): a request written just as the server
+    # closes its connection is lost in flight.
+    keep_alive_s: int = Field(default=75, ge=6, le=3600)
 
     _port = field_validator("port")(_check_port)
 
@@ -363,6 +367,12 @@ def _env_value(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value)
     return str(value)
+
+
+# How long fraudctl's own gateway clients keep an idle connection for reuse: shorter than
+# uvicorn's default keep-alive (5 s), so even a gateway left at that default never closes
+# a connection that a client is about to send on.
+GATEWAY_CLIENT_IDLE_S = 4.0
 
 
 def gateway_auth_headers(settings: Settings | None = None) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from foundation.settings import gateway_auth_headers
+from foundation.settings import GATEWAY_CLIENT_IDLE_S, gateway_auth_headers
 from models.contracts.label import Label
 
 _JSON = {"content-type": "application/json"}
@@ -74,7 +74,10 @@ class LabelClient:
         self.url = gateway_url.rstrip("/") + "/labels"
         # The gateway's API key (default: from the process settings' secrets).
         headers = auth_headers if auth_headers is not None else gateway_auth_headers()
-        self._client = httpx.Client(timeout=timeout_s, transport=transport, headers=headers)
+        limits = httpx.Limits(keepalive_expiry=GATEWAY_CLIENT_IDLE_S)
+        self._client = httpx.Client(
+            timeout=timeout_s, transport=transport, headers=headers, limits=limits
+        )
 
     def post(self, labels: Sequence[Label]) -> Posted:
         """One request for all of `labels` (keep it within the gateway's batch limit)."""

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
-from foundation.settings import gateway_auth_headers
+from foundation.settings import GATEWAY_CLIENT_IDLE_S, gateway_auth_headers
 from fraudctl.simulate.stats import ACCEPTED, CONNECTION_LOST, TIMEOUT, UNREACHABLE
 
 _JSON = {"content-type": "application/json"}
@@ -122,7 +122,11 @@ class GatewaySender:
             self._transports = [
                 httpx.AsyncHTTPTransport(
                     verify=tls,
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    limits=httpx.Limits(
+                        max_connections=1,
+                        max_keepalive_connections=1,
+                        keepalive_expiry=GATEWAY_CLIENT_IDLE_S,
+                    ),
                     retries=0,
                 )
                 for _ in range(connections)

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=args.access_log,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(settings.produce_timeout_s) + 5,
+        timeout_keep_alive=settings.keep_alive_s,
     )
 
 

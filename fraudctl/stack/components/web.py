@@ -51,6 +51,11 @@ class GatewayComponent(_UvicornApp):
         cfg = self.settings.gateway
         return cfg.host, cfg.port, cfg.app, cfg.workers
 
+    def argv(self) -> list[str]:
+        # Idle connections outlive every client's own idle limit, so no client ever sends on
+        # a connection the gateway is closing (that request would be lost in flight).
+        return [*super().argv(), "--timeout-keep-alive", str(self.settings.gateway.keep_alive_s)]
+
     def env(self) -> dict[str, str]:
         env = super().env()
         # Several workers share their metrics through files in a directory that must start empty.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from foundation.settings import GATEWAY_CLIENT_IDLE_S
 from fraudctl.stack import StackManager
 from models.contracts.transaction import Transaction
 from tests.integration.gateway.topic import Record, end_offsets, read_between
@@ -202,3 +205,38 @@ def test_health_metrics_and_docs_on_the_real_broker(client: httpx.Client) -> Non
     assert "gateway_transactions_accepted_total" in metrics
 
     assert client.get("/docs").status_code == 200
+
+
+def test_an_idle_connection_outlives_every_client_idle_limit(stack: StackManager) -> None:
+    """A request written just as the gateway closes an idle connection is lost in flight, so
+    the gateway keeps idle connections open past the point where clients give them up
+    (fraudctl's own after 4 s, uvicorn's default would close them at 5 s)."""
+    settings = stack.settings
+    request = f"GET /healthz HTTP/1.1\r\nHost: {settings.gateway.host}\r\n\r\n".encode()
+    with socket.create_connection((settings.gateway.host, settings.gateway.port), 5) as sock:
+        sock.settimeout(5)
+        sock.sendall(request)
+        assert _response_status(sock) == 200
+        time.sleep(GATEWAY_CLIENT_IDLE_S + 2)
+        sock.sendall(request)
+        assert _response_status(sock) == 200, "the gateway closed an idle connection early"
+    assert settings.gateway.keep_alive_s > GATEWAY_CLIENT_IDLE_S + 2
+
+
+def _response_status(sock: socket.socket) -> int | None:
+    """The status of one HTTP/1.1 response read off `sock`, or None if it was closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+    head, _sep, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return int(head.split(b" ", 2)[1])

@@ -131,13 +131,14 @@ def test_rate_200_for_20_s_puts_4000_records_on_transactions(
                       "--fraud-ratio", "0.02", "--json")  # fmt: skip
     after = end_offsets(settings)
     summary = summary_of(result)
+    shown = json.dumps(summary, indent=1)  # pytest would cut the dict (and its errors) short
     written = sum(after.values()) - sum(before.values())
-    assert written == pytest.approx(4000, rel=0.02), summary
-    assert summary["accepted"] == written
-    assert summary["sent"] == 4000 and summary["stopped_by"] == "duration"
-    assert summary["achieved_rate"] == pytest.approx(200, rel=0.02)
+    assert written == pytest.approx(4000, rel=0.02), shown
+    assert summary["accepted"] == written, shown
+    assert summary["sent"] == 4000 and summary["stopped_by"] == "duration", shown
+    assert summary["achieved_rate"] == pytest.approx(200, rel=0.02), shown
     problems = {key: summary[key] for key in ("failed", "not_sent", "behind")}
-    assert problems == {"failed": 0, "not_sent": 0, "behind": 0}, summary
+    assert problems == {"failed": 0, "not_sent": 0, "behind": 0}, shown
     for error in summary["errors"]:  # a refusal is shown with the gateway's reason
         assert error["status"] == 422 and error["message"]
 

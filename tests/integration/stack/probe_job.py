@@ -1,7 +1,9 @@
 """A trivial PyFlink job for the stack test: Kafka source -> python map -> Redis list.
 
 It proves the connector jars are on the cluster's classpath and that the TaskManager runs
-our venv's python (the map imports `redis`, which only the venv has).
+our venv's python (the map imports `redis`, which only the venv has). The source is
+bounded (from the earliest record to the end offsets at start), so the job finishes by
+itself: cancelling a Python job in process mode can take its TaskManager down with it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def main() -> None:
         .set_bootstrap_servers(bootstrap)
         .set_topics(topic)
         .set_group_id("fraudctl-stack-probe")
-        .set_starting_offsets(KafkaOffsetsInitializer.latest())
+        .set_starting_offsets(KafkaOffsetsInitializer.earliest())
+        .set_bounded(KafkaOffsetsInitializer.latest())
         .set_value_only_deserializer(SimpleStringSchema())
         .build()
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from foundation.flink_rest import FlinkRest
 from foundation.redis_client import sync_client
@@ -86,33 +87,28 @@ def test_pyflink_job_reads_kafka_through_the_connector(stack: StackManager) -> N
     settings = stack.settings
     key = f"probe:{uuid.uuid4().hex}"
     name = f"fraudctl stack probe {uuid.uuid4().hex[:8]}"
-    script = Path(__file__).with_name("probe_job.py")
-    flink = FlinkRest.of(settings)
-    job_id = submit_python_job(
-        settings,
-        script,
-        args=[settings.kafka.bootstrap, settings.kafka.transactions_topic,
-              str(settings.redis.port), key, name],
-    )  # fmt: skip
+    topic = f"stack-probe-{uuid.uuid4().hex[:8]}"
+    markers = [f"probe-{i}-{uuid.uuid4().hex}".encode() for i in range(3)]
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
     try:
-        flink.wait_for_state(job_id, "RUNNING", timeout_s=120)
-        client = sync_client(settings.redis)
         producer = Producer({"bootstrap.servers": settings.kafka.bootstrap})
-        marker = f"after-start-{uuid.uuid4().hex}"
-        deadline = time.monotonic() + 90
-        seen: list[bytes] = []
-        # The source starts at `latest` once its reader is assigned; keep producing until
-        # a record produced after RUNNING comes back through the python map.
-        while time.monotonic() < deadline:
-            producer.produce(settings.kafka.transactions_topic, key=b"probe", value=marker)
-            producer.flush(5)
-            seen = client.lrange(key, 0, -1)
-            if marker.encode() in seen:
-                break
-            time.sleep(1)
-        assert marker.encode() in seen
+        for marker in markers:
+            producer.produce(topic, value=marker)
+        assert producer.flush(10) == 0
+        script = Path(__file__).with_name("probe_job.py")
+        job_id = submit_python_job(
+            settings,
+            script,
+            args=[settings.kafka.bootstrap, topic, str(settings.redis.port), key, name],
+        )
+        # Bounded by the end offsets at start: it reads the markers and finishes by itself.
+        FlinkRest.of(settings).wait_for_state(job_id, "FINISHED", timeout_s=180)
+        client = sync_client(settings.redis)
+        assert sorted(client.lrange(key, 0, -1)) == sorted(markers)
+        client.delete(key)
     finally:
-        flink.cancel(job_id)
+        admin.delete_topics([topic])
 
 
 def test_up_twice_is_a_no_op(stack: StackManager) -> None:

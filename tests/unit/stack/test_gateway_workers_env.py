@@ -1,4 +1,5 @@
-"""The gateway's environment: a fresh shared metrics directory only with several workers."""
+"""The gateway's process: a fresh shared metrics directory only with several workers, and
+idle connections kept longer than fraudctl's clients keep them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from foundation.settings import GatewaySettings, Settings
+from foundation.settings import GATEWAY_CLIENT_IDLE_S, GatewaySettings, Settings
 from fraudctl.stack.components.base import StackPaths
 from fraudctl.stack.components.web import GatewayComponent
 
@@ -34,3 +35,12 @@ def test_one_worker_keeps_its_own_registry(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv(VAR, "/somewhere/else")
 
     assert VAR not in gateway_env(tmp_path, workers=1)
+
+
+def test_the_gateway_keeps_idle_connections_past_the_clients_idle_limit(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, gateway=GatewaySettings(keep_alive_s=30))
+    argv = GatewayComponent(settings, StackPaths(tmp_path)).argv()
+
+    assert argv[argv.index("--timeout-keep-alive") + 1] == "30"
+    with pytest.raises(ValueError, match="keep_alive_s"):
+        GatewaySettings(keep_alive_s=int(GATEWAY_CLIENT_IDLE_S))
