@@ -1,6 +1,7 @@
-"""A model's trees as native code, built with the host's C compiler when it has one.
+"""A model's trees as code: generated Python at once, native code once the host's C
+compiler has built it.
 
-The generated Python of `models.scorer.compile_trees` costs ~11 µs for the Isolation
+The generated Python (`python_trees`) costs ~11 µs for the Isolation
 Forest (100 trees, ~38,000 nodes) in one process; the same nested comparisons written as
 C and built with `-O1` take ~1.4 µs, and the whole job scores ~1.15x faster with them
 (BENCHMARKS.md, "Where the rest goes"). No fast-math:
@@ -52,12 +53,12 @@ Trees = Sequence[Tree]
 class TreeSum:
     """Sum of the trees' leaf values for one vector: Python now, native once built."""
 
-    def __init__(self, python: PythonTrees, trees: Trees, width: int, *, native: bool = True):
-        self.python = python
+    def __init__(self, trees: Trees, width: int, *, native: bool = True):
+        self.python = python_trees(trees, width)
         self.width = width
         self.kind = "python"
         self._python_only = False
-        self.total: Callable[[Sequence[float]], float] = lambda x: python(*x)
+        self.total: Callable[[Sequence[float]], float] = self._python_total
         self.settled = threading.Event()  # set when the native build ended either way
         if not native or os.environ.get(NATIVE_ENV) == "0" or compiler() is None:
             self.settled.set()
@@ -69,9 +70,11 @@ class TreeSum:
     def keep_python(self) -> None:
         """Score with the Python trees from now on, built or not (to compare the two)."""
         self._python_only = True
-        python = self.python
-        self.total = lambda x: python(*x)
+        self.total = self._python_total
         self.kind = "python"
+
+    def _python_total(self, x: Sequence[float]) -> float:
+        return self.python(*x)
 
     def wait_settled(self, timeout_s: float = BUILD_TIMEOUT_S) -> str:
         """Wait for the background build (tests, benchmarks); "native" or "python"."""
@@ -101,6 +104,35 @@ class TreeSum:
 
 class NativeTreesError(RuntimeError):
     """The native trees could not be built or do not match the Python ones."""
+
+
+def python_trees(trees: Trees, width: int) -> PythonTrees:
+    """One function `(x0, ..., xn) -> sum of the trees' leaf values`, in sklearn's order."""
+    params = ", ".join(f"x{i}" for i in range(width))
+    lines = [f"def depth_sum({params}):", " d = 0.0"]
+    for tree in trees:
+        _emit_python_tree(tree, lines)
+    lines.append(" return d")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<model-trees>", "exec"), namespace)
+    function: PythonTrees = namespace["depth_sum"]
+    return function
+
+
+def _emit_python_tree(tree: Tree, lines: list[str]) -> None:
+    left, right, feature, split, leaf_value = tree
+    stack: list[tuple[int, int, bool]] = [(0, 1, False)]  # (node, indent, is_else_branch)
+    while stack:
+        node, indent, as_else = stack.pop()
+        pad = " " * indent
+        if as_else:
+            lines.append(pad[:-1] + "else:")
+        if left[node] < 0:
+            lines.append(f"{pad}d += {float(leaf_value[node])!r}")
+            continue
+        lines.append(f"{pad}if x{int(feature[node])} <= {float(split[node])!r}:")
+        stack.append((right[node], indent + 1, True))
+        stack.append((left[node], indent + 1, False))
 
 
 def compiler() -> str | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from models.native_trees import TreeSum
+from models.native_trees import Tree, TreeSum
 
 FORMAT_VERSION = 1
 SCORER_FILE = "scorer.npz"
@@ -66,7 +66,7 @@ class PortableScorer:
         self.denominator = float(arrays["denominator"])
         self.trees = trees_from_arrays(arrays, len(self.feature_names))
         width = len(self.feature_names)
-        self.tree_sum = TreeSum(compile_trees(self.trees, width), self.trees, width)
+        self.tree_sum = TreeSum(self.trees, width)
         self._width = width
 
     @classmethod
@@ -120,9 +120,6 @@ class PortableScorer:
         return -float(2.0 ** (-(depth / self.denominator)))
 
 
-Tree = tuple[list[int], list[int], list[int], list[float], list[float]]
-
-
 def check_compatible(arrays: dict[str, Any], source: str) -> None:
     """Raise `ModelFormatError` naming both sides when the file does not fit this code."""
     missing = [key for key in _REQUIRED if key not in arrays]
@@ -174,32 +171,3 @@ def trees_from_arrays(arrays: dict[str, npt.NDArray[Any]], width: int) -> list[T
     if not trees:
         raise ModelFormatError("the scorer file has no trees: retrain")
     return trees
-
-
-def compile_trees(trees: list[Tree], width: int) -> Callable[..., float]:
-    """One function `(x0, ..., xn) -> sum of the trees' leaf values`, in sklearn's order."""
-    params = ", ".join(f"x{i}" for i in range(width))
-    lines = [f"def depth_sum({params}):", " d = 0.0"]
-    for tree in trees:
-        _emit_tree(tree, lines)
-    lines.append(" return d")
-    namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines), "<portable-forest>", "exec"), namespace)
-    function: Callable[..., float] = namespace["depth_sum"]
-    return function
-
-
-def _emit_tree(tree: Tree, lines: list[str]) -> None:
-    left, right, feature, split, leaf_value = tree
-    stack: list[tuple[int, int, bool]] = [(0, 1, False)]  # (node, indent, is_else_branch)
-    while stack:
-        node, indent, as_else = stack.pop()
-        pad = " " * indent
-        if as_else:
-            lines.append(pad[:-1] + "else:")
-        if left[node] < 0:
-            lines.append(f"{pad}d += {float(leaf_value[node])!r}")
-            continue
-        lines.append(f"{pad}if x{int(feature[node])} <= {float(split[node])!r}:")
-        stack.append((right[node], indent + 1, True))
-        stack.append((left[node], indent + 1, False))

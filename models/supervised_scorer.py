@@ -2,7 +2,7 @@
 
 The portable file (`supervised.npz`, read with `allow_pickle=False`) holds the trees of a
 `HistGradientBoostingClassifier` as plain arrays; they are compiled into one function of
-nested comparisons like the Isolation Forest (`models.scorer.compile_trees`). It computes
+nested comparisons like the Isolation Forest (`models.native_trees`). It computes
 what sklearn does: go left when `x <= threshold`, add the leaf values to the baseline and
 return the logistic of the sum, the fraud probability `predict_proba(X)[:, 1]`.
 
@@ -23,8 +23,8 @@ import numpy.typing as npt
 
 from models.features import FEATURE_NAMES
 from models.label_risk import LABEL_FEATURE_NAMES
-from models.native_trees import TreeSum
-from models.scorer import ModelFormatError, Tree, compile_trees, trees_from_arrays
+from models.native_trees import Tree, TreeSum
+from models.scorer import ModelFormatError, trees_from_arrays
 
 SUPERVISED_FORMAT_VERSION = 1
 SUPERVISED_FILE = "supervised.npz"
@@ -59,7 +59,7 @@ class SupervisedScorer:
         self.feature_names: tuple[str, ...] = tuple(str(n) for n in arrays["feature_names"])
         self.trees: list[Tree] = trees_from_arrays(arrays, len(self.feature_names))
         self._width = len(self.feature_names)
-        self.tree_sum = TreeSum(compile_trees(self.trees, self._width), self.trees, self._width)
+        self.tree_sum = TreeSum(self.trees, self._width)
 
     @classmethod
     def load(cls, path: str | Path) -> SupervisedScorer:

@@ -11,8 +11,15 @@ import pytest
 from models import native_trees
 from models.detector import Detector
 from models.export import portable_arrays, write_portable
-from models.native_trees import CACHE_ENV, NATIVE_ENV, NativeTreesError, TreeSum, c_source
-from models.scorer import PortableScorer, compile_trees
+from models.native_trees import (
+    CACHE_ENV,
+    NATIVE_ENV,
+    NativeTreesError,
+    TreeSum,
+    c_source,
+    python_trees,
+)
+from models.scorer import PortableScorer
 from models.training import ModelCard
 from tests.unit.models.conftest import classifier_inputs
 from tests.unit.models.test_scorer import Matrix, fitted, probe_set, real_vectors  # noqa: F401
@@ -36,7 +43,7 @@ def cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def small_sum(native: bool = True) -> TreeSum:
-    return TreeSum(compile_trees(TREES, 2), TREES, 2, native=native)
+    return TreeSum(TREES, 2, native=native)
 
 
 def test_the_c_source_takes_every_branch_in_order() -> None:
@@ -51,7 +58,7 @@ def test_native_sums_equal_the_python_ones(cache: Path) -> None:
     trees = small_sum()
     assert trees.wait_settled() == "native"
     for x in ([0.5, -1.25], [0.6, -1.25], [0.6, -1.0], [-9.0, 9.0], [0.5000001, -1.2499]):
-        assert trees.total(x) == compile_trees(TREES, 2)(*x)
+        assert trees.total(x) == python_trees(TREES, 2)(*x)
     assert [path.suffix for path in cache.iterdir()].count(".so") == 1
 
 
