@@ -135,6 +135,12 @@ class FlinkSettings(Section):
         return f"http://{self.host}:{self.rest_port}"
 
 
+# How long fraudctl's own gateway clients keep an idle connection for reuse: shorter than
+# uvicorn's default keep-alive (5 s), so even a gateway left at that default never closes
+# a connection that a client is about to send on.
+GATEWAY_CLIENT_IDLE_S = 4.0
+
+
 class GatewaySettings(Section):
     """The payment gateway (FastAPI)."""
 
@@ -158,7 +164,7 @@ class GatewaySettings(Section):
     # How long an idle keep-alive connection stays open. Clients must give up idle
     # connections sooner (see GATEWAY_CLIENT_IDLE_S): a request written just as the server
     # closes its connection is lost in flight.
-    keep_alive_s: int = Field(default=75, ge=6, le=3600)
+    keep_alive_s: int = Field(default=75, gt=GATEWAY_CLIENT_IDLE_S, le=3600)
 
     _port = field_validator("port")(_check_port)
 
@@ -367,12 +373,6 @@ def _env_value(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value)
     return str(value)
-
-
-# How long fraudctl's own gateway clients keep an idle connection for reuse: shorter than
-# uvicorn's default keep-alive (5 s), so even a gateway left at that default never closes
-# a connection that a client is about to send on.
-GATEWAY_CLIENT_IDLE_S = 4.0
 
 
 def gateway_auth_headers(settings: Settings | None = None) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
+import http.client
 import subprocess
 import time
 import uuid
@@ -212,31 +212,21 @@ def test_an_idle_connection_outlives_every_client_idle_limit(stack: StackManager
     the gateway keeps idle connections open past the point where clients give them up
     (fraudctl's own after 4 s, uvicorn's default would close them at 5 s)."""
     settings = stack.settings
-    request = f"GET /healthz HTTP/1.1\r\nHost: {settings.gateway.host}\r\n\r\n".encode()
-    with socket.create_connection((settings.gateway.host, settings.gateway.port), 5) as sock:
-        sock.settimeout(5)
-        sock.sendall(request)
-        assert _response_status(sock) == 200
+    connection = http.client.HTTPConnection(settings.gateway.host, settings.gateway.port, 5)
+    try:
+        connection.request("GET", "/healthz")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        first_socket = connection.sock
+        assert first_socket is not None
         time.sleep(GATEWAY_CLIENT_IDLE_S + 2)
-        sock.sendall(request)
-        assert _response_status(sock) == 200, "the gateway closed an idle connection early"
+        connection.request("GET", "/healthz")  # on the same socket: http.client keeps it
+        try:
+            second = connection.getresponse()
+        except http.client.RemoteDisconnected:
+            pytest.fail("the gateway closed an idle connection early")
+        assert second.status == 200 and connection.sock is first_socket
+    finally:
+        connection.close()
     assert settings.gateway.keep_alive_s > GATEWAY_CLIENT_IDLE_S + 2
-
-
-def _response_status(sock: socket.socket) -> int | None:
-    """The status of one HTTP/1.1 response read off `sock`, or None if it was closed."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            return None
-        data += chunk
-    head, _sep, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += sock.recv(4096)
-    return int(head.split(b" ", 2)[1])
