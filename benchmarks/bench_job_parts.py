@@ -36,7 +36,7 @@ from benchmarks.bench_job import (
     sustained_rate,
     with_taskmanagers,
 )
-from benchmarks.scoring_parts_job import VARIANTS
+from benchmarks.scoring_parts_job import SINK_VARIANTS, VARIANTS
 from flink_job.topic_clients import TopicTail
 from foundation.flink_rest import FlinkRest
 from foundation.settings import Settings
@@ -78,9 +78,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
+    known = [*VARIANTS, *SINK_VARIANTS]
+    unknown = [v for v in variants if v not in known]
     if unknown:
-        parser.error(f"unknown variant(s) {unknown}: choose from {list(VARIANTS)}")
+        parser.error(f"unknown variant(s) {unknown}: choose from {known}")
 
     state = Path(tempfile.mkdtemp(prefix="fraudctl-bench-parts-"))
     settings = with_taskmanagers(make_stack_settings(state), args.taskmanagers)

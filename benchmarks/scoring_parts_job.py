@@ -6,12 +6,21 @@ The graph is the job's own (`flink_job.job.build_job`); only the scorer class di
 - `full`: the scorer as shipped;
 - `no-state-write`: the user's keyed state is never written to Flink (kept in the scorer's
   cache only, so features stay right while the job runs: the cost of the JVM write);
+- `tiny-state-write`: a one-element value written in place of the user's state (the JVM
+  call without the bytes: which of the two the write costs);
+- `relaxed-gc`: CPython's cyclic collector run less often (`gc.set_threshold(50_000, 50,
+  100)`, `gc.freeze()` at open): what the collector costs with many users cached;
 - `no-alerts`: flagged transactions are logged but no alert goes to the Redis writer;
 - `small-decision`: every decision record is replaced by a ~100-byte one after it was built
   (what the ~1 KB record costs downstream: Row conversion, Kafka sink, broker, reader);
 - `no-model`: every transaction gets one fixed, unflagged decision (so no alerts either);
 - `python-trees`: the model's trees stay generated Python, never native code
   (models/native_trees.py): what the native trees save in the running job;
+- `linger-2`, `no-compression`, `linger-5`, `linger-10`, `linger-20`: the scorer as shipped,
+  the job's Kafka writers lingering 2 ms (as before `job.log_linger_ms`), 2 ms without
+  compression, or 5, 10 or 20 ms (fewer, fuller batches: each new batch allocates a fresh
+  lz4 stream, in the scorer's thread, and is one more produce request to the broker); zstd
+  is not on the connector's classpath;
 - `one-input`: the full scorer in a one-input keyed operator, labels and rules not
   connected (it sees an empty label book and no operator rules): what the two-input
   broadcast operator costs against the one-input kind the bare job uses.
@@ -22,6 +31,7 @@ Usage: scoring_parts_job.py <variant> <job-name>
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Generator
 from typing import Any
@@ -30,7 +40,7 @@ import orjson
 from pyflink.common import Row
 from pyflink.datastream import KeyedProcessFunction, KeyedStream, RuntimeContext
 
-from flink_job import ordering
+from flink_job import connectors, ordering
 from flink_job.connectors import make_environment
 from flink_job.functions import ALERTS, ScoreTransactions
 from flink_job.job import build_job
@@ -38,6 +48,8 @@ from flink_job.model import ModelPackage
 from foundation.settings import get_settings
 from models.detector import Decision
 from models.features import UserState
+
+TINY_IMAGE = (0,)
 
 
 def mapped(
@@ -58,6 +70,23 @@ def mapped(
 class WithoutStateWrite(ScoreTransactions):
     def _save(self, key: str, slot: ordering.UserSlot, now: int) -> None:
         self.cache.put(key, slot, now)
+
+
+class TinyStateWrite(ScoreTransactions):
+    """Writes one small fixed value instead of the user's image: the call without the bytes."""
+
+    def _save(self, key: str, slot: ordering.UserSlot, now: int) -> None:
+        self.slots.update(TINY_IMAGE)
+        self.cache.put(key, slot, now)
+
+
+class RelaxedGc(ScoreTransactions):
+    """CPython's collector run less often, and the objects alive at open left out of it."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
 
 
 def drop_alerts(item: Any) -> Any:
@@ -183,17 +212,32 @@ def build_one_input(env: Any, settings: Any, package: ModelPackage) -> None:
 VARIANTS: dict[str, type[ScoreTransactions]] = {
     "full": ScoreTransactions,
     "no-state-write": WithoutStateWrite,
+    "tiny-state-write": TinyStateWrite,
+    "relaxed-gc": RelaxedGc,
     "no-alerts": WithoutAlerts,
     "small-decision": SmallDecision,
     "no-model": WithoutModel,
     "python-trees": PythonTrees,
     "one-input": ScoreTransactions,  # built by build_one_input
 }
+# Variants of the job's Kafka writers (linger ms, codec), the scorer as shipped.
+SINK_VARIANTS: dict[str, tuple[int, str]] = {
+    "linger-2": (2, "lz4"),  # the writers before log_linger_ms (10 ms)
+    "no-compression": (2, "none"),
+    "linger-5": (5, "lz4"),
+    "linger-10": (10, "lz4"),
+    "linger-20": (20, "lz4"),
+}
 
 
 def main() -> None:
     variant, name = sys.argv[1:3]
     settings = get_settings()
+    if variant in SINK_VARIANTS:  # the shipped scorer, its Kafka writers configured otherwise
+        linger_ms, connectors.SINK_COMPRESSION = SINK_VARIANTS[variant]
+        job = settings.job.model_copy(update={"log_linger_ms": linger_ms})
+        settings = settings.model_copy(update={"job": job})
+        variant = "full"
     env = make_environment(settings)
     package = ModelPackage.load(settings.model.artifacts_dir)
     if variant == "one-input":

@@ -28,6 +28,8 @@ from foundation.settings import REPO_ROOT, Settings
 
 SCORING_GROUP_ID = "fraudctl-scoring"
 FETCH_MAX_WAIT_MS = 100  # see kafka_source
+# The codec of the job's Kafka writers (how long they linger: `job.log_linger_ms`).
+SINK_COMPRESSION = "lz4"
 
 
 def job_parallelism(settings: Settings) -> int:
@@ -126,8 +128,8 @@ def string_sink(settings: Settings, topic: str) -> KafkaSink:
         .set_bootstrap_servers(settings.kafka.bootstrap)
         .set_record_serializer(serializer)
         .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-        .set_property("linger.ms", "2")
-        .set_property("compression.type", "lz4")
+        .set_property("linger.ms", str(settings.job.log_linger_ms))
+        .set_property("compression.type", SINK_COMPRESSION)
     )
     for key, value in java_security(settings.kafka).items():
         builder = builder.set_property(key, value)
@@ -163,8 +165,8 @@ def attach_keyed_string_sink(
         )
         .option("topic", topic)
         .option("properties.bootstrap.servers", settings.kafka.bootstrap)
-        .option("properties.linger.ms", "2")
-        .option("properties.compression.type", "lz4")
+        .option("properties.linger.ms", str(settings.job.log_linger_ms))
+        .option("properties.compression.type", SINK_COMPRESSION)
         .option("key.format", "raw")
         .option("key.fields", "key")
         .option("value.format", "raw")

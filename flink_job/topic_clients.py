@@ -102,6 +102,13 @@ class TopicTail:
 
     def poll(self, timeout_s: float = 1.0, batch: int = 10_000) -> list[dict[str, Any]]:
         """Whatever arrived within `timeout_s`, decoded from JSON."""
+        return [record for _at, record in self.poll_timed(timeout_s, batch)]
+
+    def poll_timed(
+        self, timeout_s: float = 1.0, batch: int = 10_000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """As `poll`, each record with its Kafka timestamp in ms (on a topic with
+        LogAppendTime, such as the decision log: when the broker appended it)."""
         records = []
         for message in self.consumer.consume(batch, timeout_s):
             error = message.error()
@@ -111,7 +118,7 @@ class TopicTail:
                 raise RuntimeError(f"reading {message.topic()}: {error}")
             value = message.value()
             if value is not None:
-                records.append(json.loads(value))
+                records.append((message.timestamp()[1], json.loads(value)))
         return records
 
     def collect(

@@ -210,6 +210,12 @@ class JobSettings(Section):
     # The oldest retained checkpoint the job may be resumed from; alert dedupe markers must
     # live at least this long (plus the checkpoints' own span), or a resume re-alerts.
     max_restore_age_s: int = Field(default=86_400, ge=0)
+    # How long the job's Kafka writers (decision log, DLQ) wait to fill a batch. Each batch
+    # costs an lz4 stream in the scorer's thread and a produce request at the broker: 10 ms
+    # took ~14 % off the host's CPU per transaction at full load against 2 ms (BENCHMARKS.md,
+    # "Where the CPU goes"); a decision reaches the log up to this much later. Alerts do
+    # not pass through these writers.
+    log_linger_ms: int = Field(default=10, ge=0, le=1000)
 
     @property
     def oldest_restore_s(self) -> int:

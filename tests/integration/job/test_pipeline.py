@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from flink_job.records import feature_map
 from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
+from foundation.settings import JobSettings
 from fraudctl.jobs import JobInfo, job_status
 from fraudctl.stack import StackManager
 from models.contracts.transaction import Transaction
@@ -207,3 +209,16 @@ def test_shuffled_history_within_the_bound_gives_the_in_order_features(
         first, *later = decided[r["transaction_id"]]
         assert not first.get("correction") and all(d.get("correction") for d in later)
     assert any(len(decided[r["transaction_id"]]) > 1 for r in shuffled_user)
+
+
+def test_the_job_writers_linger_as_configured(scoring_job: JobInfo, stack: StackManager) -> None:
+    """`job.log_linger_ms` reaches the Kafka writers of the decision log and the DLQ: each
+    producer logs its configuration in the TaskManager's log when it starts."""
+    wanted = stack.settings.job.log_linger_ms
+    assert wanted != JobSettings().log_linger_ms, "the session stack sets its own value"
+    lingers: list[str] = []
+    for log in stack.paths.logs.glob("flink-taskmanager*.log"):
+        text = log.read_text(errors="replace")
+        lingers += re.findall(r"^\s*linger\.ms = (\d+)\s*$", text, re.MULTILINE)
+    assert lingers, "no Kafka producer configuration in the TaskManagers' logs"
+    assert set(lingers) == {str(wanted)}

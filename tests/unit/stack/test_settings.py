@@ -67,6 +67,22 @@ def test_an_unknown_setting_in_a_section_is_refused(
     assert f"(env {variable}): not a setting" in output
 
 
+@pytest.mark.parametrize("value", ["-1", "1001", "soon"])
+def test_a_bad_log_linger_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("FRAUDCTL_JOB__LOG_LINGER_MS", value)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "FRAUDCTL_JOB__LOG_LINGER_MS" in " ".join(result.output.split())
+
+
+def test_the_log_linger_defaults_to_10_ms_and_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().job.log_linger_ms == 10
+    monkeypatch.setenv("FRAUDCTL_JOB__LOG_LINGER_MS", "0")
+    assert Settings().job.log_linger_ms == 0
+
+
 def test_a_bad_flag_is_refused() -> None:
     result = CliRunner().invoke(app, ["--redis-port", "0", "status"])
     assert result.exit_code == 2
