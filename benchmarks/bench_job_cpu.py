@@ -33,17 +33,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_job import (
-    BARE_JOB,
-    forget_alerts,
-    load,
-    preload,
-    reset_scoring_group,
-    with_taskmanagers,
-)
+from benchmarks.bench_job import BARE_JOB, load, preload, read_everything_again, with_taskmanagers
 from benchmarks.bench_job_parts import PARTS_JOB
-from benchmarks.scoring_parts_job import SINK_VARIANTS, VARIANTS
+from benchmarks.scoring_parts_job import ALL_VARIANTS
 from foundation.flink_rest import FlinkRest
+from foundation.kafka_security import reader_config
 from foundation.kafka_topics import TopicSpec, ensure_topics
 from foundation.settings import Settings
 from fraudctl.stack import StackManager
@@ -85,9 +79,7 @@ class EndOffsets:
 
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
-        self.consumer = Consumer(
-            {"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"cpu-{uuid.uuid4()}"}
-        )
+        self.consumer = Consumer(reader_config(settings.kafka, f"bench-cpu-{uuid.uuid4()}"))
         self.partitions = list(
             self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         )
@@ -149,8 +141,7 @@ def run_scoring(
     manager: StackManager, settings: Settings, variant: str, count: int
 ) -> dict[str, Any]:
     """The scoring job's graph with `variant`'s scorer (benchmarks/scoring_parts_job.py)."""
-    reset_scoring_group(settings)
-    forget_alerts(settings)
+    read_everything_again(settings)
     output = EndOffsets(settings, settings.kafka.scores_topic)
     start = output.total()
     job_id = submit_python_job(settings, PARTS_JOB, args=[variant, f"cpu {variant}"])
@@ -206,10 +197,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    known = [*VARIANTS, *SINK_VARIANTS]
-    unknown = [v for v in variants if v not in known]
+    unknown = [v for v in variants if v not in ALL_VARIANTS]
     if unknown:
-        parser.error(f"unknown variant(s) {unknown}: choose from {known}")
+        parser.error(f"unknown variant(s) {unknown}: choose from {list(ALL_VARIANTS)}")
 
     state = Path(tempfile.mkdtemp(prefix="fraudctl-bench-cpu-"))
     settings = with_taskmanagers(make_stack_settings(state), args.taskmanagers)

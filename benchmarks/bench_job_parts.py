@@ -28,15 +28,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_job import (
-    forget_alerts,
     load,
     preload,
+    read_everything_again,
     read_output,
-    reset_scoring_group,
     sustained_rate,
     with_taskmanagers,
 )
-from benchmarks.scoring_parts_job import SINK_VARIANTS, VARIANTS
+from benchmarks.scoring_parts_job import ALL_VARIANTS, VARIANTS
 from flink_job.topic_clients import TopicTail
 from foundation.flink_rest import FlinkRest
 from foundation.settings import Settings
@@ -48,8 +47,7 @@ PARTS_JOB = Path(__file__).resolve().parent / "scoring_parts_job.py"
 
 
 def run_variant(settings: Settings, variant: str, count: int) -> dict[str, Any]:
-    reset_scoring_group(settings)
-    forget_alerts(settings)
+    read_everything_again(settings)
     tail = TopicTail(settings, settings.kafka.scores_topic)
     name = f"parts {variant} {uuid.uuid4().hex[:6]}"
     job_id = submit_python_job(settings, PARTS_JOB, args=[variant, name])
@@ -78,10 +76,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    known = [*VARIANTS, *SINK_VARIANTS]
-    unknown = [v for v in variants if v not in known]
+    unknown = [v for v in variants if v not in ALL_VARIANTS]
     if unknown:
-        parser.error(f"unknown variant(s) {unknown}: choose from {known}")
+        parser.error(f"unknown variant(s) {unknown}: choose from {list(ALL_VARIANTS)}")
 
     state = Path(tempfile.mkdtemp(prefix="fraudctl-bench-parts-"))
     settings = with_taskmanagers(make_stack_settings(state), args.taskmanagers)

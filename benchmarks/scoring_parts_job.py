@@ -228,6 +228,7 @@ SINK_VARIANTS: dict[str, tuple[int, str]] = {
     "linger-10": (10, "lz4"),
     "linger-20": (20, "lz4"),
 }
+ALL_VARIANTS = (*VARIANTS, *SINK_VARIANTS)
 
 
 def main() -> None:
