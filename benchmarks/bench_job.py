@@ -3,9 +3,9 @@
 Boots a private stack (Kafka, Redis, Flink, gateway) on free ports in a temporary state
 dir, then
 
-0. with `--cold-first-minute`: submits the job at once and measures 200 tx/s latency (as in
-   3.) for its first 60 s, nothing discounted: JVMs and job both fresh, as after
-   `fraudctl up`;
+0. with `--cold-first-minute`: boots as `fraudctl up` does (stack, job submission and the
+   job's warm-up, fraudctl/warmup.py; FRAUDCTL_JOB__WARMUP_TRANSACTIONS=0 leaves it out)
+   and measures 200 tx/s latency (as in 3.) for the first 60 s after, nothing discounted;
 1. preloads `--transactions` generated transactions (2,000 users, 2 % fraud) into Kafka,
    exactly as the gateway writes them, and labels for the fraud among them plus
    `--label-share` of the rest (so the scorer's label-risk book is in use);
@@ -58,11 +58,12 @@ from flink_job.functions import CACHED_USERS
 from flink_job.job import LABELS_GROUP_ID, alert_target
 from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
 from foundation.flink_rest import FlinkRest
-from foundation.kafka_topics import TopicSpec, ensure_topics
+from foundation.kafka_topics import SCORING_GROUP_ID, TopicSpec, ensure_topics
 from foundation.redis_client import sync_client
 from foundation.settings import Settings
+from fraudctl.bootstrap import JOB_STEP, WARMUP_STEP, bring_up
 from fraudctl.jobs import cancel_scoring_job, submit_job
-from fraudctl.stack import StackManager
+from fraudctl.stack import StackEvent, StackManager
 from fraudctl.stack.components.flink import taskmanager_name
 from fraudctl.stack.flink_submit import submit_python_job
 from models.contracts.decision import DecisionDeduper
@@ -73,7 +74,6 @@ from tests.fixtures.job import AlertLog
 from tests.fixtures.stack import make_stack_settings
 
 BARE_JOB = Path(__file__).resolve().parent / "bare_keyed_job.py"
-SCORING_GROUP = "fraudctl-scoring"
 
 
 def with_mode(settings: Settings, mode: str) -> Settings:
@@ -158,7 +158,7 @@ def reset_scoring_group(settings: Settings) -> None:
     """Forget the job's committed offsets: transactions *and* labels are read from the
     start again (without the labels group, a second run would score with no label book)."""
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
-    for group in (SCORING_GROUP, LABELS_GROUP_ID):
+    for group in (SCORING_GROUP_ID, LABELS_GROUP_ID):
         with contextlib.suppress(Exception):  # the group does not exist yet
             admin.delete_consumer_groups([group])[group].result(30)
 
@@ -321,6 +321,11 @@ def bench_latency(
     }
 
 
+def print_step(event: StackEvent) -> None:
+    if event.component in (JOB_STEP, WARMUP_STEP) and event.phase == "healthy":
+        print(f"{event.component}: {event.detail} ({load()})", flush=True)
+
+
 def windowed_p99(decisions: list[dict[str, Any]], window_ms: int = 10_000) -> list[float]:
     """p99 of received_at -> scored_at per `window_ms` of received_at, oldest first: when
     in a run (e.g. a cold start's first seconds) the slow decisions were."""
@@ -430,7 +435,7 @@ def main() -> None:
                         help="also: 200 tx/s latency in a fresh job's first minute")  # fmt: skip
     parser.add_argument("--cold-first-minute", action="store_true",
                         help="first: 200 tx/s latency in the first minute after a cold "
-                             "boot and submission, as after `fraudctl up`")  # fmt: skip
+                             "boot, as after `fraudctl up` returns")  # fmt: skip
     parser.add_argument("--process-transactions", type=int, default=40_000,
                         help="decisions to time in process mode (it is slow)")  # fmt: skip
     parser.add_argument("--rates", default="200,1000")
@@ -454,9 +459,10 @@ def main() -> None:
     results: dict[str, Any] = {"load_start": load(), "cached_users": CACHED_USERS}
     try:
         print(f"booting a private stack in {state} … ({load()})", flush=True)
-        manager.up()
-        if args.cold_first_minute:  # fresh JVMs, fresh job, traffic from its first second
-            submit_job(with_mode(settings, "thread"), fresh=True)
+        if args.cold_first_minute:
+            # What `fraudctl up` does (stack, job, warm-up; no supervisor), then traffic
+            # from the first second after it returns.
+            bring_up(manager, print_step, supervise=False)
             report = bench_latency(settings, 200, 60, warmup_s=0)
             results["cold_first_minute"] = report
             print(f"latency at 200 tx/s in the first minute after a cold start ({load()}):\n"
@@ -465,6 +471,8 @@ def main() -> None:
                   f"  in log   {json.dumps(report['logged_ms'])}\n"
                   f"  alert    {json.dumps(report['alert_ms'])}", flush=True)  # fmt: skip
             cancel_scoring_job(settings, savepoint=False)
+        else:
+            manager.up()
         print(f"preloading {args.transactions:,} transactions …", flush=True)
         results["preload_s"], results["labels"] = preload(
             settings, args.transactions, args.label_share

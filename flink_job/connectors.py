@@ -24,9 +24,9 @@ from pyflink.datastream.connectors.kafka import (
 from pyflink.java_gateway import get_gateway
 
 from foundation.kafka_security import java_security
+from foundation.kafka_topics import SCORING_GROUP_ID
 from foundation.settings import REPO_ROOT, Settings
 
-SCORING_GROUP_ID = "fraudctl-scoring"
 FETCH_MAX_WAIT_MS = 100  # see kafka_source
 # The codec of the job's Kafka writers (how long they linger: `job.log_linger_ms`).
 SINK_COMPRESSION = "lz4"

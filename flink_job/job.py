@@ -8,6 +8,8 @@ fraud-rules (Kafka table) -> parse rules --(invalid)--> dlq                     
     -> score per user (reorder, features, label risk, model, reasons) --(duplicate)--> dlq
         -> every decision -> transaction-scores (Kafka)
         -> flagged -> Redis stream fraud:alerts (idempotent, retried) -> discard
+    (the warm-up's synthetic users, fraudctl/warmup.py, are scored and then dropped: no
+    decision, alert or dead letter, their state cleared)
 
 The scorer follows the model registry in `settings.model.artifacts_dir` (hot reload, see
 model_switch.py): that directory must be readable by the TaskManagers.
@@ -20,7 +22,6 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
 from flink_job.alert_sink import AlertTarget
 from flink_job.connectors import (
-    SCORING_GROUP_ID,
     attach_keyed_string_sink,
     discarding_sink,
     kafka_source,
@@ -40,6 +41,7 @@ from flink_job.model import ModelPackage
 from flink_job.model_switch import ActiveModelTarget
 from flink_job.plumbing import key_by_with_event_time, keyed_value_type
 from flink_job.rule_state import RULE_STATE, rule_stream
+from foundation.kafka_topics import SCORING_GROUP_ID
 from foundation.settings import Settings
 
 IDLE_PARTITION_MS = 5_000

@@ -138,7 +138,10 @@ def settle(slot: UserSlot, steps: list[Step], state: UserState | None, watermark
 def watermark_time(txn: Transaction, max_ahead_ms: int) -> int:
     """The time a transaction stands for in the watermark: its event time, but never more
     than `max_ahead_ms` after the gateway received it. One future-dated record then moves
-    the watermark no further than live traffic would, so it cannot make later ones late."""
+    the watermark no further than live traffic would, so it cannot make later ones late.
+    A warm-up transaction stands for no time at all (0): it never moves the clock."""
+    if txn.is_warmup:
+        return 0
     event_ms = txn.event_time_ms
     received = txn.received_at
     if received is None or received <= 0:

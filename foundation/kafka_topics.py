@@ -19,6 +19,9 @@ from foundation.settings import KafkaSettings, get_settings
 # the transaction's event time: the broker would reject one more than an hour ahead of its
 # clock, and delete an old one at once by time-based retention. The broker's clock it is.
 BROKER_TIME = {"message.timestamp.type": "LogAppendTime"}
+# The scoring job's consumer group on `transactions`: it commits the offsets of each completed
+# checkpoint, which is how `fraudctl up`'s warm-up knows the job got through its records.
+SCORING_GROUP_ID = "fraudctl-scoring"
 
 
 class KafkaTopicError(RuntimeError):

@@ -216,6 +216,12 @@ class JobSettings(Section):
     # "Where the CPU goes"); a decision reaches the log up to this much later. Alerts do
     # not pass through these writers.
     log_linger_ms: int = Field(default=10, ge=0, le=1000)
+    # Synthetic transactions `fraudctl up` sends through the job it has just submitted, and
+    # waits for, before it returns (fraudctl/warmup.py): the JVMs compile the job's paths on
+    # them instead of on the first minute of real traffic. 0 turns the warm-up off.
+    warmup_transactions: int = Field(default=15_000, ge=0, le=1_000_000)
+    # How long `up` waits for the warm-up to be through the job before it returns anyway.
+    warmup_timeout_s: float = Field(default=120.0, gt=0, le=3600)
 
     @property
     def oldest_restore_s(self) -> int:

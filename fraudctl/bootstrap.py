@@ -1,8 +1,9 @@
 """Everything `fraudctl up` does beyond starting processes: the model and the scoring job.
 
 Order matters: the model must exist before the job is submitted (the job ships the model
-artifacts), and the job needs the whole stack healthy. Each step reports as a StackEvent
-so the CLI shows one progress table for all of it.
+artifacts), and the job needs the whole stack healthy. A job this `up` submitted is warmed
+up (fraudctl/warmup.py) before `up` returns, so the first real decisions are not slow.
+Each step reports as a StackEvent so the CLI shows one progress table for all of it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 from fraudctl.jobs import ensure_job_running
 from fraudctl.stack import StackEvent, StackManager
 from fraudctl.stack.manager import EventSink
+from fraudctl.warmup import warm_up_job
 from models.artifacts import ensure_model, model_problem
 
 MODEL_STEP = "model"
 JOB_STEP = "scoring-job"
+WARMUP_STEP = "warm-up"
 SUPERVISOR_STEP = "supervisor"
 
 
@@ -40,6 +43,10 @@ def bring_up(
         on_event(StackEvent(JOB_STEP, "checking"))
         job = ensure_job_running(manager.settings)
         on_event(StackEvent(JOB_STEP, "healthy", f"{job.state} {job.job_id}"))
+        if job.submitted:  # a job this `up` started: its first decisions come after this
+            on_event(StackEvent(WARMUP_STEP, "starting", "synthetic transactions"))
+            warmed = warm_up_job(manager.settings)  # incomplete: said, not fatal
+            on_event(StackEvent(WARMUP_STEP, "healthy", warmed.describe()))
     if supervise:
         pid = manager.start_supervisor(keep_job=with_job)
         log = manager.supervisor_process().log_file

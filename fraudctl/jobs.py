@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class JobInfo(FlinkJob):
 
     model_version: str | None = None
     restored_from: str | None = None
+    submitted: bool = False  # by this call: its JVM paths are not warm yet (fraudctl/warmup.py)
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,7 @@ def _submit(
     info = find_job(settings)
     if info is None or info.job_id != job_id:
         raise StackError(f"job {job_id} was submitted but is no longer active")
-    return _info(info, version, str(restore) if restore else None)
+    return replace(_info(info, version, str(restore) if restore else None), submitted=True)
 
 
 _HOW_TO_GO_ON = (

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from foundation.settings import Settings
-from fraudctl.bootstrap import JOB_STEP, MODEL_STEP, SUPERVISOR_STEP, bring_up
+from fraudctl.bootstrap import JOB_STEP, MODEL_STEP, SUPERVISOR_STEP, WARMUP_STEP, bring_up
 from fraudctl.commands.common import JsonOpt, console, err_console, friendly_errors, settings_of
 from fraudctl.output import ExitCode, print_json
 from fraudctl.stack import COMPONENT_NAMES, ComponentStatus, FlinkJob, StackEvent, StackManager
@@ -53,9 +53,10 @@ class _Progress:
         table.add_column("phase")
         table.add_column("s", justify="right")
         table.add_column("detail", overflow="fold", max_width=60)
-        steps = (MODEL_STEP, *COMPONENT_NAMES, JOB_STEP, SUPERVISOR_STEP)
+        steps = (MODEL_STEP, *COMPONENT_NAMES, JOB_STEP, WARMUP_STEP, SUPERVISOR_STEP)
         extra = [name for name in self.rows if name not in steps]  # TaskManager 2, 3, ...
-        for name in (*steps[: steps.index(JOB_STEP)], *sorted(extra), *steps[-2:]):
+        job = steps.index(JOB_STEP)
+        for name in (*steps[:job], *sorted(extra), *steps[job:]):
             if name not in self.rows:
                 continue
             phase, detail, since = self.rows[name]

@@ -53,6 +53,8 @@ Identifier = Annotated[
     AfterValidator(check.check_identifier),
     Field(json_schema_extra={"maxLength": check.ID_MAX_LENGTH, "pattern": check.ID_PATTERN}),
 ]
+# An id that is not one of the warm-up's reserved synthetic users.
+UserIdentifier = Annotated[Identifier, AfterValidator(check.check_not_warmup_user)]
 
 
 class ValidationLimits(BaseModel):
@@ -73,7 +75,7 @@ class TransactionIn(BaseModel):
     )
 
     transaction_id: Identifier = Field(description="Unique id of the payment.")
-    user_id: Identifier = Field(description="Paying user; the Kafka key.")
+    user_id: UserIdentifier = Field(description="Paying user; the Kafka key.")
     card_number: Annotated[str, AfterValidator(check.card_digits)] = Field(
         repr=False,
         description="12–19 digits, optional spaces/dashes, Luhn-valid. Never stored or logged.",

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from gateway.api.currencies import MINOR_UNITS
 from models.contracts import card as contract_card
 from models.contracts import timestamps as contract_timestamps
+from models.contracts.transaction import WARMUP_USER_PREFIX, is_warmup_user
 
 ID_MAX_LENGTH: Final = 64
 LOCATION_MAX_LENGTH: Final = 100
@@ -48,6 +49,18 @@ def check_identifier(value: str) -> str:
         raise _fail("id_too_long", f"is {len(value)} characters long: use {_ID_RULE}")
     if not _ID_RE.fullmatch(value):
         raise _fail("id_characters", f"contains characters that are not allowed: use {_ID_RULE}")
+    return value
+
+
+def check_not_warmup_user(value: str) -> str:
+    """Not one of the synthetic users whose decisions the job drops (fraudctl/warmup.py)."""
+    if is_warmup_user(value):
+        raise _fail(
+            "user_id_reserved",
+            f"must not start with {WARMUP_USER_PREFIX!r}: that prefix is reserved for the "
+            "synthetic transactions `fraudctl up` warms the scoring job with, whose "
+            "decisions are dropped",
+        )
     return value
 
 

@@ -27,6 +27,10 @@ MAX_ID_LENGTH = 128
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _LAST4 = re.compile(r"^[0-9]{4}$")
 _REQUIRED_TEXT = ("transaction_id", "user_id", "card_fingerprint", "merchant_id", "location")
+# Users whose transactions only warm the job's paths (`fraudctl up`, fraudctl/warmup.py):
+# the job scores them like any other and then drops the decision, the alert and the state.
+# The gateway refuses the prefix, so no payment from outside can be dropped this way.
+WARMUP_USER_PREFIX = "fraudctl-warmup-"
 
 
 class InvalidTransaction(ValueError):
@@ -54,6 +58,11 @@ class Transaction:
     def event_time_ms(self) -> int:
         """Event time in epoch milliseconds (what watermarks and windows use)."""
         return epoch_ms(self.timestamp)
+
+    @property
+    def is_warmup(self) -> bool:
+        """A synthetic transaction of `fraudctl up`'s warm-up, never a payment."""
+        return is_warmup_user(self.user_id)
 
     @property
     def has_coordinates(self) -> bool:
@@ -131,6 +140,11 @@ class Transaction:
         if self.received_at is not None:
             record["received_at"] = self.received_at
         return record
+
+
+def is_warmup_user(user_id: str) -> bool:
+    """Whether `user_id` is one of the warm-up's synthetic users (WARMUP_USER_PREFIX)."""
+    return user_id.startswith(WARMUP_USER_PREFIX)
 
 
 def parse_timestamp(value: Any) -> datetime:

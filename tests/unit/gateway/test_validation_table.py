@@ -40,6 +40,8 @@ FIELD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("user_semicolon", with_changes(S, user_id="u;drop"), "user_id", "id_characters"),
     ("user_newline", with_changes(S, user_id="user\n1"), "user_id", "id_characters"),
     ("user_list", with_changes(S, user_id=["u1"]), "user_id", "string_type"),
+    # the warm-up's synthetic users: the job drops their decisions, so no payment may be one
+    ("user_warmup", with_changes(S, user_id="fraudctl-warmup-x"), "user_id", "user_id_reserved"),
     # merchant_id
     ("merchant_missing", with_changes(S, merchant_id=...), "merchant_id", "missing"),
     ("merchant_empty", with_changes(S, merchant_id=""), "merchant_id", "id_empty"),

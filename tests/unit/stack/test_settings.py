@@ -83,6 +83,29 @@ def test_the_log_linger_defaults_to_10_ms_and_follows_the_environment(
     assert Settings().job.log_linger_ms == 0
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FRAUDCTL_JOB__WARMUP_TRANSACTIONS", "-1"),
+        ("FRAUDCTL_JOB__WARMUP_TRANSACTIONS", "many"),
+        ("FRAUDCTL_JOB__WARMUP_TIMEOUT_S", "0"),
+    ],
+)
+def test_a_bad_warmup_setting_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert variable in " ".join(result.output.split())
+
+
+def test_the_warmup_is_on_by_default_and_0_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().job.warmup_transactions == 15_000
+    monkeypatch.setenv("FRAUDCTL_JOB__WARMUP_TRANSACTIONS", "0")
+    assert Settings().job.warmup_transactions == 0
+
+
 def test_a_bad_flag_is_refused() -> None:
     result = CliRunner().invoke(app, ["--redis-port", "0", "status"])
     assert result.exit_code == 2
