@@ -18,9 +18,11 @@ from fraudctl.stack.components.base import Component, python_executable
 from fraudctl.stack.jars import Jars
 from fraudctl.stack.job_code import record_start
 from fraudctl.stack.prereqs import check_java
+from fraudctl.stack.process import ManagedProcess
 
 TM_REGISTERED = "Successful registration at resource manager"
 TASKMANAGER = "flink-taskmanager"
+JOBMANAGER = "flink-jobmanager"
 
 
 def taskmanager_name(index: int) -> str:
@@ -175,7 +177,7 @@ def _java_opts_from_dist() -> str:
 
 
 class JobManagerComponent(_FlinkProcess):
-    name = "flink-jobmanager"
+    name = JOBMANAGER
     script = "jobmanager.sh"
     health_timeout_s = 180.0
 
@@ -211,6 +213,7 @@ class TaskManagerComponent(_FlinkProcess):
         self.index = index
         self.name = taskmanager_name(index)
         self.resource_id = ""  # chosen afresh by every start (prepare)
+        self.fresh_rpc_port = False  # TaskManager 0 restarted under the same JobManager
 
     @property
     def conf_dir(self) -> Path:
@@ -230,7 +233,17 @@ class TaskManagerComponent(_FlinkProcess):
         # ...and the job code its Python will load, so a submission can tell it is stale.
         record_start(self.settings, self.name, self.resource_id)
         if self.index == 0:  # the JobManager prepared the shared conf and lib dirs
+            # Restarted under the JobManager that knew the dead one, it binds a fresh RPC
+            # port like the others: on the dead one's address, the JobManager's stale
+            # connection to it sometimes kept the new one from ever registering ("read-only
+            # association", "Could not resolve ResourceManager address").
+            jobmanager = self._jobmanager_identity()
+            marker = self.paths.data("flink") / "taskmanager-0-jobmanager"
+            seen = marker.read_text() if marker.exists() else None
+            self.fresh_rpc_port = jobmanager is not None and jobmanager == seen
             super().prepare()
+            if jobmanager is not None:
+                marker.write_text(jobmanager)
             return
         # Only its own conf: the lib dir is shared, and TaskManager 0 refreshes it meanwhile.
         self._write_conf()
@@ -242,7 +255,17 @@ class TaskManagerComponent(_FlinkProcess):
             config["resource-id"] = self.resource_id
         if self.index:
             config.update({"rpc": {"port": 0}, "data": {"port": 0}})
+        elif self.fresh_rpc_port:
+            config["rpc"] = {"port": 0}
         return config
+
+    def _jobmanager_identity(self) -> str | None:
+        """The running JobManager's pid and start time (None: it is not running)."""
+        process = ManagedProcess(JOBMANAGER, self.paths.run, self.paths.logs)
+        record = process.record()
+        if record is None or process.process() is None:
+            return None
+        return f"{record.pid}@{record.create_time}"
 
     def env(self) -> dict[str, str]:
         env = super().env()

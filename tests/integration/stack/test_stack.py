@@ -135,6 +135,26 @@ def test_up_restarts_only_the_killed_component(stack: StackManager) -> None:
     }
 
 
+def test_the_first_taskmanager_killed_again_and_again_registers_on_a_fresh_rpc_port(
+    stack: StackManager,
+) -> None:
+    """Restarted on the dead one's RPC address, it sometimes never registered (the
+    JobManager's stale connection to that address); now each restart binds a new port."""
+    settings = stack.settings
+    rest = FlinkRest.of(settings)
+    ports = set()
+    for _ in range(3):
+        crash(stack.process("flink-taskmanager"))
+        stack.up()  # healthy = registered with the JobManager (or it raises after 180 s)
+        resource_id = record_file(settings, "flink-taskmanager").read_text().split()[0]
+        registered = {tm["id"]: tm["path"] for tm in rest.get("/taskmanagers")["taskmanagers"]}
+        assert resource_id in registered, f"{resource_id} not in {sorted(registered)}"
+        port = int(registered[resource_id].split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        assert port != settings.flink.taskmanager_rpc_port
+        ports.add(port)
+    assert len(ports) == 3
+
+
 def test_a_taken_port_gives_a_clear_error(tmp_path: Path, stack_settings: Settings) -> None:
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))

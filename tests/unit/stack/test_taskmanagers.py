@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psutil
 import pytest
 
 from foundation.settings import Settings
@@ -87,3 +88,43 @@ def test_the_flink_jvms_start_at_the_configured_niceness(tmp_path: Path) -> None
         assert argv[:4] == ["nice", "-n", "10", "bash"]
         assert argv[-1] == "start-foreground"
     assert niced.component("gateway").argv()[0] != "nice"  # type: ignore[attr-defined]
+
+
+def _running_jobmanager(run: Path, process: psutil.Process) -> None:
+    """A JobManager pid file naming `process` (alive), as the manager writes it."""
+    run.mkdir(parents=True, exist_ok=True)
+    record = {
+        "pid": process.pid,
+        "create_time": process.create_time(),
+        "started_at": process.create_time(),
+        "log_offset": 0,
+        "argv": ["jobmanager.sh"],
+    }
+    (run / "flink-jobmanager.pid").write_text(json.dumps(record))
+
+
+def test_the_first_taskmanager_restarted_under_the_same_jobmanager_takes_a_fresh_rpc_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fraudctl.stack.components.flink.check_java", lambda: None)
+    manager = StackManager(settings(tmp_path, 1))
+    first = TaskManagerComponent(manager.settings, manager.paths, jars=Jars(tmp_path, tmp_path))
+    configured = {"port": manager.settings.flink.taskmanager_rpc_port}
+
+    def rpc() -> object:
+        return json.loads((first.conf_dir / "config.yaml").read_text())["taskmanager"]["rpc"]
+
+    first.prepare()  # no JobManager running
+    assert rpc() == configured
+    _running_jobmanager(manager.paths.run, psutil.Process())
+    first.prepare()  # its first start under this JobManager
+    assert rpc() == configured
+    first.prepare()  # restarted (after a crash) under the same JobManager
+    assert rpc() == {"port": 0}
+    assert first.ports() == [  # still checked free: the fixed ports are its own
+        (manager.settings.flink.host, configured["port"]),
+        (manager.settings.flink.host, manager.settings.flink.taskmanager_data_port),
+    ]
+    _running_jobmanager(manager.paths.run, psutil.Process().parent())  # another JobManager
+    first.prepare()
+    assert rpc() == configured
