@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_job import BARE_JOB, load, preload, read_everything_again, with_taskmanagers
 from benchmarks.bench_job_parts import PARTS_JOB
-from benchmarks.scoring_parts_job import ALL_VARIANTS
+from benchmarks.scoring_parts_job import chosen_variants
 from foundation.flink_rest import FlinkRest
 from foundation.kafka_security import reader_config
 from foundation.kafka_topics import TopicSpec, ensure_topics
@@ -196,10 +196,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=14, help="threads listed per job")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in ALL_VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}: choose from {list(ALL_VARIANTS)}")
+    variants = chosen_variants(parser, args.variants)
 
     state = Path(tempfile.mkdtemp(prefix="fraudctl-bench-cpu-"))
     settings = with_taskmanagers(make_stack_settings(state), args.taskmanagers)

@@ -35,7 +35,7 @@ from benchmarks.bench_job import (
     sustained_rate,
     with_taskmanagers,
 )
-from benchmarks.scoring_parts_job import ALL_VARIANTS, VARIANTS
+from benchmarks.scoring_parts_job import VARIANTS, chosen_variants
 from flink_job.topic_clients import TopicTail
 from foundation.flink_rest import FlinkRest
 from foundation.settings import Settings
@@ -75,10 +75,7 @@ def main() -> None:
     parser.add_argument("--label-share", type=float, default=0.05)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in ALL_VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}: choose from {list(ALL_VARIANTS)}")
+    variants = chosen_variants(parser, args.variants)
 
     state = Path(tempfile.mkdtemp(prefix="fraudctl-bench-parts-"))
     settings = with_taskmanagers(make_stack_settings(state), args.taskmanagers)

@@ -31,6 +31,7 @@ Usage: scoring_parts_job.py <variant> <job-name>
 
 from __future__ import annotations
 
+import argparse
 import gc
 import sys
 from collections.abc import Generator
@@ -229,6 +230,16 @@ SINK_VARIANTS: dict[str, tuple[int, str]] = {
     "linger-20": (20, "lz4"),
 }
 ALL_VARIANTS = (*VARIANTS, *SINK_VARIANTS)
+
+
+def chosen_variants(parser: argparse.ArgumentParser, names: str) -> list[str]:
+    """The comma-separated variant names of a benchmark's `--variants`; unknown ones end
+    the benchmark with the list to choose from."""
+    variants = [v for v in names.split(",") if v]
+    unknown = [v for v in variants if v not in ALL_VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}: choose from {list(ALL_VARIANTS)}")
+    return variants
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ from flink_job.rule_state import (
 )
 from foundation.clock import now_ms
 from models.contracts.label import InvalidLabel
-from models.contracts.transaction import InvalidTransaction, Transaction
+from models.contracts.transaction import InvalidTransaction
 from models.features import UserState, update_and_extract
 from models.label_risk import LABEL_FEATURE_NAMES, NO_LABEL_FEATURES
 
@@ -239,34 +239,26 @@ class ScoreTransactions(KeyedBroadcastProcessFunction):
         self._prepare(now, ctx)
         txn = from_wire(value)
         key = txn.user_id  # the key it was routed by (ParseTransactions): no JVM call
-        if txn.is_warmup:
-            self._warm_up(txn, now, ctx)
-            return
         slot = self._slot(key, now)
         # Scored on arrival; one that overtook scored ones puts them right (ordering.py).
         start, steps = ordering.admit(slot, txn)
-        state = yield from self._score(start, steps)
-        ordering.settle(slot, steps, state, self._watermark(now, ctx))
-        self._save(key, slot, now)
-
-    def _warm_up(
-        self, txn: Transaction, now: int, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext
-    ) -> None:
-        """A synthetic transaction of `fraudctl up`'s warm-up (fraudctl/warmup.py): the
-        path of a payment (state read, features, label risk, model, rules, the decision and
-        alert records, the state write), so the JVMs compile it before real traffic comes,
-        and nothing of it kept: no decision, alert or dead letter leaves, the user's state
-        and rule windows are cleared. Dropped here, not by a filter before the writers: a
-        new operator would keep the job from restoring its earlier checkpoints."""
-        slot = ordering.UserSlot.from_state(self.slots.value())
-        start, steps = ordering.admit(slot, txn)
         scoring = self._score(start, steps)
-        try:
-            while True:
-                next(scoring)  # every output dropped
-        except StopIteration as done:
-            state = done.value
+        # A synthetic transaction of `fraudctl up`'s warm-up (fraudctl/warmup.py) takes the
+        # same path, so the JVMs compile it before real traffic comes, but nothing of it
+        # leaves (no decision, alert or dead letter) and its state is not kept. Dropped
+        # here, not by a filter before the writers: a new operator would keep the job from
+        # restoring its earlier checkpoints.
+        warmup = txn.is_warmup
+        state = _drain(scoring) if warmup else (yield from scoring)
         ordering.settle(slot, steps, state, self._watermark(now, ctx))
+        if warmup:
+            self._forget(slot)
+        else:
+            self._save(key, slot, now)
+
+    def _forget(self, slot: ordering.UserSlot) -> None:
+        """A warm-up user's state: written like a payment's (that path gets compiled too),
+        then cleared with the user's rule windows, and never cached."""
         self.slots.update(slot.to_state())
         self.slots.clear()
         assert self.rule_windows is not None
@@ -362,6 +354,16 @@ class ScoreTransactions(KeyedBroadcastProcessFunction):
         )
         yield Row(txn.user_id, as_correction(record) if step.correction else record)
         return result.state
+
+
+def _drain(steps: Generator[Any, None, UserState | None]) -> UserState | None:
+    """Run `steps` to the end, dropping everything it yields; what it returns."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as done:
+        state: UserState | None = done.value
+        return state
 
 
 def as_correction(record: str) -> str:

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,12 @@ def find_job(settings: Settings) -> JobInfo | None:
     return _info(jobs[0], model)
 
 
-def _info(job: FlinkJob, model_version: str | None, restored_from: str | None = None) -> JobInfo:
+def _info(
+    job: FlinkJob,
+    model_version: str | None,
+    restored_from: str | None = None,
+    submitted: bool = False,
+) -> JobInfo:
     return JobInfo(
         job.job_id,
         job.name,
@@ -133,6 +138,7 @@ def _info(job: FlinkJob, model_version: str | None, restored_from: str | None = 
         job.end_time_ms,
         model_version=model_version,
         restored_from=restored_from,
+        submitted=submitted,
     )
 
 
@@ -391,7 +397,7 @@ def _submit(
     info = find_job(settings)
     if info is None or info.job_id != job_id:
         raise StackError(f"job {job_id} was submitted but is no longer active")
-    return replace(_info(info, version, str(restore) if restore else None), submitted=True)
+    return _info(info, version, str(restore) if restore else None, submitted=True)
 
 
 _HOW_TO_GO_ON = (
