@@ -139,6 +139,16 @@ class FlinkRest:
             pass
         return max(counts, default=None)
 
+    def failure(self, job_id: str) -> str | None:
+        """Why the job last failed, as Flink's innermost cause says ("Exception: message"),
+        from its exception history; None when Flink recorded no failure (or cannot say)."""
+        try:
+            entries = self.get(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+            trace = str(entries[0]["stacktrace"]) if entries else ""
+        except (FlinkUnreachable, KeyError, TypeError, IndexError):
+            return None
+        return innermost_cause(trace)
+
     # -- lifecycle ----------------------------------------------------------------------
     def wait_for_state(self, job_id: str, wanted: str = "RUNNING", timeout_s: float = 120.0) -> str:
         """Poll until the job is `wanted` (for RUNNING: with every task running too)."""
@@ -200,6 +210,18 @@ class FlinkRest:
         except httpx.HTTPError as error:
             raise FlinkUnreachable(f"{method} {url} failed: {error}") from None
         return response
+
+
+def innermost_cause(stacktrace: str) -> str | None:
+    """The last "Caused by:" of a Java stack trace (else its first line), without the
+    package of the exception class: what a person needs to read of it."""
+    lines = [line.strip() for line in stacktrace.splitlines() if line.strip()]
+    if not lines:
+        return None
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    cause = causes[-1] if causes else lines[0]
+    name, colon, message = cause.partition(": ")
+    return f"{name.rsplit('.', 1)[-1]}{colon}{message}"
 
 
 def _all_tasks_running(body: dict[str, Any]) -> bool:

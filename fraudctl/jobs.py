@@ -29,6 +29,7 @@ from foundation.kafka_topics import KafkaTopicError, ensure_topics, pipeline_top
 from foundation.settings import Settings
 from fraudctl.job_record import (
     checkpoint_root,
+    forget_failed_start,
     latest_checkpoint,
     mark_wanted,
     read_record,
@@ -367,6 +368,7 @@ def _submit(
             f"user's history. {_HOW_TO_GO_ON}"
         )
     job_id = uuid.uuid4().hex
+    previous = read_record(settings)
     try:
         submit_python_job(
             settings,
@@ -390,9 +392,16 @@ def _submit(
             if wait_timeout_s > 0:
                 FlinkRest.of(settings).wait_for_state(job_id, "RUNNING", wait_timeout_s)
     except StackError as error:
+        if _ended(settings, job_id):
+            forget_failed_start(settings, job_id, previous)
+        cause = _failure(settings, job_id)
+        if restore is not None and cause is not None and UNMAPPED_STATE in cause:
+            unmapped = _unmapped_state(restore, cause, explicit=restore_from is not None)
+            raise RestoreFailed(unmapped) from None
+        said = f"; Flink says: {cause}" if cause else ""
         raise StackError(
-            f"{error}. The JobManager log has the cause: `fraudctl logs flink-jobmanager`; "
-            "the TaskManager log: `fraudctl logs flink-taskmanager`."
+            f"{error}{said}. The JobManager log has the whole story: `fraudctl logs "
+            "flink-jobmanager`; the TaskManager log: `fraudctl logs flink-taskmanager`."
         ) from None
     info = find_job(settings)
     if info is None or info.job_id != job_id:
@@ -406,6 +415,40 @@ _HOW_TO_GO_ON = (
     "STATE_DIR/data/flink/checkpoints/*/chk-* STATE_DIR/data/flink/savepoints`), or "
     "knowingly start with empty state with `fraudctl submit --from-scratch`."
 )
+
+
+# Flink's words when a checkpoint holds state of an operator the submitted job lacks.
+UNMAPPED_STATE = "Cannot map checkpoint/savepoint state"
+
+
+def _ended(settings: Settings, job_id: str) -> bool:
+    try:
+        state = FlinkRest.of(settings).job_detail(job_id).get("state")
+    except flink_rest.FlinkRestError:
+        return False
+    return state in flink_rest.ENDED_STATES
+
+
+def _failure(settings: Settings, job_id: str) -> str | None:
+    try:
+        return FlinkRest.of(settings).failure(job_id)
+    except flink_rest.FlinkRestError:
+        return None
+
+
+def _unmapped_state(restore: Path, cause: str, *, explicit: bool) -> str:
+    """A restore Flink refused because the checkpoint has state no operator of this job
+    claims (an upgrade that changed the job's operators, or another job's checkpoint)."""
+    again = "fraudctl submit --allow-non-restored-state"
+    if explicit:
+        again += f" --from-savepoint {restore}"
+    return (
+        f"the scoring job could not be restored from {restore}: that checkpoint holds state "
+        "of operators this version of the job does not have (Flink says: "
+        f"{cause}). It was NOT started with empty state. If it is this job's own checkpoint "
+        f"from an earlier version, `{again}` starts it with the state it can use and "
+        f"drops the rest for good. {_HOW_TO_GO_ON}"
+    )
 
 
 def _appears(settings: Settings, job_id: str, within_s: float = 15.0) -> bool:

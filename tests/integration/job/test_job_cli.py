@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_job import BARE_JOB
 from flink_job.topic_clients import TopicTail, TransactionProducer, kafka_record
+from foundation.flink_rest import FlinkRest
+from foundation.kafka_topics import TopicSpec, ensure_topics
 from foundation.redis_client import sync_client
+from foundation.settings import Settings
 from fraudctl.alerts import alert_fields
+from fraudctl.job_record import checkpoint_root, latest_checkpoint
 from fraudctl.jobs import JobInfo, find_job
 from fraudctl.stack import StackManager
+from fraudctl.stack.flink_submit import submit_python_job
 from tests.fixtures.alerts import make_alert
 from tests.fixtures.job import run_tag, seed_body, wait_for_decisions
 
@@ -101,3 +109,46 @@ def test_cancel_then_submit_resumes_every_users_history(
         scores.close()
     features = decided[second["transaction_id"]][0]["features"]
     assert features["txn_count_1h"] == 2.0, "the user's first transaction was forgotten"
+
+
+def test_a_checkpoint_the_job_cannot_use_is_refused_and_the_way_on_works(
+    stack: StackManager, stack_env: dict[str, str], scoring_job: JobInfo
+) -> None:
+    """Another program's checkpoint (the bare keyed job's): Flink refuses to map its state.
+    The refusal names it and the way on; nothing starts empty; the savepoint the cancel
+    took is still what a plain `fraudctl submit` resumes from."""
+    settings = stack.settings
+    cancelled = fraudctl(stack_env, "job", "cancel")  # a savepoint, and the slots freed
+    assert cancelled.returncode == 0, cancelled.stderr
+    savepoint = latest_checkpoint(settings)
+    topic = f"foreign-{run_tag()}"
+    ensure_topics(settings.kafka.bootstrap, [TopicSpec(topic, settings.kafka.partitions)])
+    foreign = submit_python_job(settings, BARE_JOB, args=[topic, f"g-{topic}", "another job"])
+    try:
+        chk = wait_for_checkpoint(settings, foreign)
+    finally:
+        FlinkRest.of(settings).cancel(foreign)
+    try:
+        refused = fraudctl(stack_env, "submit", "--from-savepoint", str(chk))
+        said = " ".join((refused.stdout + refused.stderr).split())  # undo line wrapping
+        assert refused.returncode != 0, said
+        assert f"could not be restored from {chk}" in said
+        assert "Cannot map checkpoint/savepoint state" in said
+        assert f"`fraudctl submit --allow-non-restored-state --from-savepoint {chk}`" in said
+        assert find_job(settings) is None, "nothing may start after a refused restore"
+        assert latest_checkpoint(settings) == savepoint, "the refused job counted as a run"
+    finally:
+        resumed = fraudctl(stack_env, "submit", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["restored_from"] == str(savepoint)
+
+
+def wait_for_checkpoint(settings: Settings, job_id: str, timeout_s: float = 120) -> Path:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = (checkpoint_root(settings) / job_id).glob("chk-*")
+        complete = [p for p in runs if (p / "_metadata").is_file()]
+        if complete:
+            return complete[0]
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} completed no checkpoint within {timeout_s:.0f} s")

@@ -9,7 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from foundation.flink_rest import FlinkJob, FlinkRest, FlinkUnreachable, JobStateTimeout
+from foundation.flink_rest import (
+    FlinkJob,
+    FlinkRest,
+    FlinkUnreachable,
+    JobStateTimeout,
+    innermost_cause,
+)
 
 NAME = "Stateful Fraud Detection with Redis Alerts"
 
@@ -176,3 +182,44 @@ def test_restarts_from_whichever_answer_there_is() -> None:
     assert client_for(only_metric).restarts("j1") == 3
     neither = restart_answers([], {"unexpected": True})
     assert client_for(neither).restarts("j1") is None
+
+
+# What Flink 2.2 answered here for a job restored from another job's checkpoint (trimmed).
+UNMAPPED_TRACE = (
+    "org.apache.flink.runtime.client.JobInitializationException: Could not start the "
+    "JobMaster.\n\tat org.apache.flink.runtime.jobmaster.DefaultJobMasterServiceProcess"
+    ".lambda$new$0(DefaultJobMasterServiceProcess.java:97)\n"
+    "Caused by: java.util.concurrent.CompletionException: java.lang.IllegalStateException: "
+    "Failed to rollback to checkpoint/savepoint file:/s/chk-1. Cannot map "
+    "checkpoint/savepoint state for operator cbc357 to the new program.\n\t... 4 more\n"
+    "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint "
+    "file:/s/chk-1. Cannot map checkpoint/savepoint state for operator cbc357 to the new "
+    "program.\n\tat org.apache.flink.runtime.checkpoint.Checkpoints.throwNonRestored"
+    "StateException(Checkpoints.java:240)\n"
+)
+
+
+def test_a_failure_is_its_innermost_cause_without_the_package() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/jobs/j1/exceptions"
+        entries = [{"exceptionName": "JobInitializationException", "stacktrace": UNMAPPED_TRACE}]
+        return httpx.Response(200, json={"exceptionHistory": {"entries": entries}})
+
+    assert client_for(handler).failure("j1") == (
+        "IllegalStateException: Failed to rollback to checkpoint/savepoint file:/s/chk-1. "
+        "Cannot map checkpoint/savepoint state for operator cbc357 to the new program."
+    )
+
+
+def test_no_recorded_failure_or_an_odd_answer_is_none() -> None:
+    empty = client_for(lambda r: httpx.Response(200, json={"exceptionHistory": {"entries": []}}))
+    assert empty.failure("j1") is None
+    assert client_for(lambda r: httpx.Response(200, json={"other": 1})).failure("j1") is None
+    assert client_for(lambda r: httpx.Response(500)).failure("j1") is None
+
+
+def test_a_trace_without_a_cause_is_its_first_line() -> None:
+    assert innermost_cause("java.io.IOException: disk full\n\tat x.y(Z.java:1)") == (
+        "IOException: disk full"
+    )
+    assert innermost_cause("  \n") is None

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from foundation import flink_rest
 from foundation.flink_rest import FlinkJob
 from foundation.settings import Settings, settings_with
 from fraudctl import job_record, jobs
@@ -136,3 +137,96 @@ def test_another_submission_in_progress_is_not_waited_for(
         check = jobs.keep_job_running(settings)
     assert check.detail == "a submission is in progress"
     assert cluster.submitted == []
+
+
+UNMAPPED = (
+    "IllegalStateException: Failed to rollback to checkpoint/savepoint file:/x. Cannot map "
+    "checkpoint/savepoint state for operator cbc357 to the new program, because the operator "
+    "is not available in the new program."
+)
+
+
+class FailingRest:
+    """A JobManager on which the submitted job fails while it starts, with `cause`."""
+
+    def __init__(self, cause: str | None) -> None:
+        self.cause = cause
+
+    def wait_for_state(self, job_id: str, wanted: str, timeout_s: float) -> str:
+        raise flink_rest.JobStateTimeout(f"job {job_id} ended in state FAILED, not {wanted}")
+
+    def failure(self, job_id: str) -> str | None:
+        return self.cause
+
+    def job_detail(self, job_id: str) -> dict[str, Any]:
+        return {"state": "FAILED"}
+
+
+def failing_cluster(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, cause: str | None
+) -> FakeCluster:
+    cluster = FakeCluster()
+    cluster.install(monkeypatch, settings)
+    fail_on_start(monkeypatch, cause)
+    return cluster
+
+
+def fail_on_start(monkeypatch: pytest.MonkeyPatch, cause: str | None) -> None:
+    class Rest:
+        @staticmethod
+        def of(_settings: Settings) -> FailingRest:
+            return FailingRest(cause)
+
+    monkeypatch.setattr(jobs, "FlinkRest", Rest)
+
+
+def test_a_checkpoint_with_state_the_job_lacks_says_how_to_keep_the_rest(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chk = ran_before(settings, tmp_path, with_checkpoint=True)
+    job_record.remember_savepoint(settings, "a" * 32, str(chk))
+    before = job_record.read_record(settings)
+    cluster = failing_cluster(monkeypatch, settings, UNMAPPED)
+    with pytest.raises(jobs.RestoreFailed) as failed:
+        jobs.submit_job(settings)
+    said = str(failed.value)
+    assert f"could not be restored from {chk}" in said and "Cannot map" in said
+    assert "NOT started with empty state" in said
+    assert "`fraudctl submit --allow-non-restored-state`" in said  # the same checkpoint again
+    assert "--from-scratch" in said
+    # The job that never ran is no run: the record (and its savepoint) is as it was.
+    assert job_record.read_record(settings) == before
+    assert job_record.latest_checkpoint(settings) == chk
+
+    cluster.active.clear()  # the failed job is no longer active
+    with pytest.raises(jobs.RestoreFailed) as named:
+        jobs.submit_job(settings, from_savepoint=chk)
+    assert f"--allow-non-restored-state --from-savepoint {chk}`" in str(named.value)
+    assert job_record.read_record(settings) == before
+
+
+def test_three_failed_starts_delete_no_checkpoint_of_the_last_run(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chk = ran_before(settings, tmp_path, with_checkpoint=True)
+    cluster = failing_cluster(monkeypatch, settings, "IOException: disk full")
+    for _ in range(3):
+        with pytest.raises(jobs.StackError):
+            jobs.submit_job(settings)
+        cluster.active.clear()
+    assert (chk / "_metadata").is_file()
+    assert [s["restore_from"] for s in cluster.submitted] == [chk, chk, chk]
+
+
+def test_any_other_failure_on_start_says_what_flink_says(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran_before(settings, tmp_path, with_checkpoint=True)
+    cluster = failing_cluster(monkeypatch, settings, "IOException: disk full")
+    with pytest.raises(jobs.StackError, match="Flink says: IOException: disk full") as failed:
+        jobs.submit_job(settings)
+    assert not isinstance(failed.value, jobs.RestoreFailed)
+    cluster.active.clear()
+    fail_on_start(monkeypatch, None)  # nothing recorded: the plain state, and where to look
+    with pytest.raises(jobs.StackError, match=r"FAILED, not RUNNING\. The JobManager log"):
+        jobs.submit_job(settings, fresh=True)
