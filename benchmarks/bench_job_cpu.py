@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_job import BARE_JOB, load, preload, read_everything_again, with_taskmanagers
 from benchmarks.bench_job_parts import PARTS_JOB
-from benchmarks.scoring_parts_job import chosen_variants
+from benchmarks.scoring_parts_job import chosen_variants, read_reports, stages_dir
 from foundation.flink_rest import FlinkRest
 from foundation.kafka_security import reader_config
 from foundation.kafka_topics import TopicSpec, ensure_topics
@@ -46,6 +46,7 @@ from tests.fixtures.stack import make_stack_settings
 
 TICK = os.sysconf("SC_CLK_TCK")
 STALL_S = 120
+PER_RUN_DETAIL = ("threads_us", "stages_us")  # reported as medians, not per run
 Sample = Counter[tuple[str, str]]  # (component, thread name) -> CPU seconds
 
 
@@ -144,9 +145,15 @@ def run_scoring(
     read_everything_again(settings)
     output = EndOffsets(settings, settings.kafka.scores_topic)
     start = output.total()
+    reports = stages_dir(settings)
+    for old in reports.glob("stages-*.json"):
+        old.unlink()
     job_id = submit_python_job(settings, PARTS_JOB, args=[variant, f"cpu {variant}"])
     try:
-        return measure(manager, output, start, count)
+        result = measure(manager, output, start, count)
+        if variant == "stages":  # the scorers' own per-stage figures (scoring_parts_job.py)
+            result["stages_us"] = read_reports(reports)
+        return result
     finally:
         FlinkRest.of(settings).cancel(job_id)
         output.close()
@@ -164,6 +171,13 @@ def median_threads(runs: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
     return {k: statistics.median(r["threads_us"].get(k, 0.0) for r in runs) for k in keys}
 
 
+def median_stages(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Per stage, the median over the runs that timed stages (the `stages` variant)."""
+    timed = [r["stages_us"] for r in runs if r.get("stages_us")]
+    keys = {key for stages in timed for key in stages}
+    return {k: statistics.median(s.get(k, 0.0) for s in timed) for k in keys}
+
+
 def report(name: str, runs: list[dict[str, Any]], top: int) -> dict[str, Any]:
     threads = median_threads(runs)
     components = by_component(threads)
@@ -177,12 +191,18 @@ def report(name: str, runs: list[dict[str, Any]], top: int) -> dict[str, Any]:
     print("  busiest threads:")
     for (component, thread), us in sorted(threads.items(), key=lambda kv: -kv[1])[:top]:
         print(f"    {us:8.1f} us  {component:20s} {thread}")
+    stages = median_stages(runs)
+    if stages:
+        print("  the scorer's stages, thread CPU per record it scored:")
+        for stage, us in sorted(stages.items(), key=lambda kv: -kv[1]):
+            print(f"    {us:8.1f} us  {stage}")
     return {
+        "stages_us": stages,
         "rate": rate,
         "host_us": host,
         "components_us": components,
         "threads_us": {f"{c} | {t}": us for (c, t), us in threads.items() if us >= 0.5},
-        "runs": [{k: v for k, v in r.items() if k != "threads_us"} for r in runs],
+        "runs": [{k: v for k, v in r.items() if k not in PER_RUN_DETAIL} for r in runs],
     }
 
 

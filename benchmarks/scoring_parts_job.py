@@ -21,9 +21,27 @@ The graph is the job's own (`flink_job.job.build_job`); only the scorer class di
   compression, or 5, 10 or 20 ms (fewer, fuller batches: each new batch allocates a fresh
   lz4 stream, in the scorer's thread, and is one more produce request to the broker); zstd
   is not on the connector's classpath;
+- `floor`: the scorer does nothing but emit a decision-sized record (~1 KB, its own
+  transaction id and times, the rest fixed) per transaction: no state, features, labels,
+  model or alerts. What the job's graph costs around the scorer's work (parse, key_by,
+  the two-input Python operator, the Row conversion and the decision log's writer);
+- `stages`: the scorer as shipped, each stage of its per-record work timed in thread CPU
+  inside the running job (see "Stages" below; bench_job_cpu.py reports it);
 - `one-input`: the full scorer in a one-input keyed operator, labels and rules not
   connected (it sees an empty label book and no operator rules): what the two-input
   broadcast operator costs against the one-input kind the bare job uses.
+
+Stages. A profile of one stage at a time in one process (profile_record.py) keeps each
+stage's code and data hot in the caches; in the job every record runs all of them, between
+the JVM's work, on two shared cores. `stages` wraps each stage where the scorer calls it
+(module globals of flink_job.functions, the detector's and the label book's methods, the
+scorer's own methods) inside the TaskManager's interpreter, and times besides them all of
+`process_element` and the thread's CPU between the end of one call and the start of the
+next (PyFlink's handling of the record and its outputs, the chained Kafka writer). Each
+timed call reads the thread's CPU clock twice (~0.2 us each here), so the stages run a
+little slower than in the shipped scorer. The figures are means since the job started
+(the CPU benchmark's own window is 20-80 % of the output). The code lives here, in the script Flink runs,
+so it travels with the job (the benchmarks are not installed on the TaskManagers).
 
 Submitted with `flink run -py`; settings come from FRAUDCTL_*.
 Usage: scoring_parts_job.py <variant> <job-name>
@@ -33,20 +51,28 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import sys
-from collections.abc import Generator
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 from pyflink.common import Row
 from pyflink.datastream import KeyedProcessFunction, KeyedStream, RuntimeContext
 
-from flink_job import connectors, ordering
+from flink_job import connectors, functions, ordering
 from flink_job.connectors import make_environment
 from flink_job.functions import ALERTS, ScoreTransactions
 from flink_job.job import build_job
 from flink_job.model import ModelPackage
+from foundation.clock import now_ms
 from foundation.settings import get_settings
+from models import detector, label_risk
 from models.detector import Decision
 from models.features import UserState
 
@@ -153,6 +179,135 @@ class PythonTrees(ScoreTransactions):
             self.kept = detector
 
 
+# The decision-sized record of `floor`: a real decision's fields, its values fixed but for
+# the transaction id and the times (so the writers' compression meets realistic records).
+FLOOR_FIELDS = (
+    '"user_id":"u","timestamp":"2026-11-29T12:00:00Z","event_time_ms":1795000000000,'
+    '"amount":42.5,"currency":"EUR","score":0.123456,"threshold":0.5,"flagged":false,'
+    '"reasons":[{"feature":"amount","value":42.5,"baseline":30.1,"message":"amount 1.4x'
+    ' the user\'s median"}],"features":{'
+    + ",".join(f'"feature_{i:02d}":{i * 0.731:.6f}' for i in range(24))
+    + '},"model_version":"v1","late":false,"merchant_id":"m-1","card_fingerprint":'
+    '"0123456789abcdef0123456789abcdef","anomaly_score":0.1,"rule_hits":[]'
+)
+
+
+class Floor(ScoreTransactions):
+    """The graph around the scorer, without the scorer's work (see `floor` above)."""
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        now = str(now_ms())
+        yield Row(
+            value[1],
+            f'{{"transaction_id":"{value[0]}",{FLOOR_FIELDS},"received_at":{value[11]},'
+            f'"scored_at":{now}}}',
+        )
+
+
+WRITE_EVERY = 10_000  # records between two reports of a scorer
+INSIDE = "process_element, all of it"
+BETWEEN = "between calls (PyFlink, Java, chained writer)"
+# (where it lives, its name there, what the report calls it)
+STAGES: tuple[tuple[Any, str, str], ...] = (
+    (ScoreTransactions, "_prepare", "prepare (label book, rules, model check)"),
+    (functions, "from_wire", "from_wire"),
+    (ScoreTransactions, "_slot", "user slot (cache, or state read)"),
+    (ordering, "admit", "ordering.admit"),
+    (functions, "update_and_extract", "features (update_and_extract)"),
+    (label_risk.LabelRiskBook, "features", "label risk features"),
+    (detector.Detector, "decide", "model (detector.decide)"),
+    (functions, "evaluate_rules", "operator rules"),
+    (functions, "alert_record", "alert record"),
+    (functions, "decision_record", "decision record (JSON)"),
+    (ScoreTransactions, "_watermark", "watermark read"),
+    (ordering, "settle", "ordering.settle"),
+    (ScoreTransactions, "_save", "state write + slot cache"),
+)
+# No lock (it would not travel with the job): under the GIL, two scorers opening at the
+# same moment could at worst wrap a stage twice.
+_installed: list[bool] = []
+TOTALS: Counter[str] = Counter()  # per interpreter: stage -> CPU ns
+
+
+def _timed(name: str, work: Callable[..., Any]) -> Callable[..., Any]:
+    clock = time.thread_time_ns
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = clock()
+        try:
+            return work(*args, **kwargs)
+        finally:
+            TOTALS[name] += clock() - start
+
+    return timed
+
+
+def install_timers() -> None:
+    """Wrap every stage once per interpreter."""
+    if _installed:
+        return
+    for owner, attribute, name in STAGES:
+        setattr(owner, attribute, _timed(name, getattr(owner, attribute)))
+    _installed.append(True)
+
+
+class TimedStages(ScoreTransactions):
+    """The shipped scorer, timed stage by stage; writes `stages-<pid>-<thread>.json` (CPU
+    us per record per stage) into `out_dir` every WRITE_EVERY records."""
+
+    out_dir = ""  # set on a subclass by `with_out_dir` (pickled with the job)
+
+    def open(self, runtime_context: Any) -> None:
+        install_timers()
+        super().open(runtime_context)
+        self.records = 0
+        self.last_end: int | None = None
+
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        clock = time.thread_time_ns
+        start = clock()
+        if self.last_end is not None:
+            TOTALS[BETWEEN] += start - self.last_end
+        for item in super().process_element(value, ctx):
+            TOTALS[INSIDE] += clock() - start
+            yield item
+            start = clock()
+        end = clock()
+        TOTALS[INSIDE] += end - start
+        self.last_end = end
+        self.records += 1
+        if self.records % WRITE_EVERY == 0:
+            self._report()
+
+    def _report(self) -> None:
+        per_record = {name: ns / self.records / 1000 for name, ns in TOTALS.items()}
+        out = Path(self.out_dir) / f"stages-{os.getpid()}-{threading.get_ident()}.json"
+        out.write_text(json.dumps({"records": self.records, "us": per_record}))
+
+
+def stages_dir(settings: Any) -> Path:
+    """Where the `stages` scorers of a stack write their reports."""
+    out = Path(settings.state_dir).expanduser() / "bench-stages"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def with_out_dir(out_dir: Path) -> type[TimedStages]:
+    """TimedStages writing into `out_dir` (a class made here travels with the job)."""
+    return type("TimedStagesInto", (TimedStages,), {"out_dir": str(out_dir)})
+
+
+def read_reports(out_dir: Path) -> dict[str, float]:
+    """The scorers' reports in `out_dir`, merged: CPU us per record per stage."""
+    records, weighted = 0, Counter[str]()
+    for path in sorted(out_dir.glob("stages-*.json")):
+        report = json.loads(path.read_text())
+        records += report["records"]
+        for name, us in report["us"].items():
+            weighted[name] += us * report["records"]
+    return {name: total / records for name, total in weighted.items()} if records else {}
+
+
 class EmptyBroadcastState:
     def items(self) -> tuple[()]:
         return ()
@@ -219,6 +374,8 @@ VARIANTS: dict[str, type[ScoreTransactions]] = {
     "small-decision": SmallDecision,
     "no-model": WithoutModel,
     "python-trees": PythonTrees,
+    "floor": Floor,
+    "stages": TimedStages,  # built with its out_dir (with_out_dir)
     "one-input": ScoreTransactions,  # built by build_one_input
 }
 # Variants of the job's Kafka writers (linger ms, codec), the scorer as shipped.
@@ -254,6 +411,8 @@ def main() -> None:
     package = ModelPackage.load(settings.model.artifacts_dir)
     if variant == "one-input":
         build_one_input(env, settings, package)
+    elif variant == "stages":
+        build_job(env, settings, package, with_out_dir(stages_dir(settings)))
     else:
         build_job(env, settings, package, VARIANTS[variant])
     env.execute_async(name)
