@@ -394,7 +394,7 @@ def _submit(
     except StackError as error:
         if _ended(settings, job_id):
             forget_failed_start(settings, job_id, previous)
-        cause = _failure(settings, job_id)
+        cause = FlinkRest.of(settings).failure(job_id)  # None when it cannot say
         if restore is not None and cause is not None and UNMAPPED_STATE in cause:
             unmapped = _unmapped_state(restore, cause, explicit=restore_from is not None)
             raise RestoreFailed(unmapped) from None
@@ -427,13 +427,6 @@ def _ended(settings: Settings, job_id: str) -> bool:
     except flink_rest.FlinkRestError:
         return False
     return state in flink_rest.ENDED_STATES
-
-
-def _failure(settings: Settings, job_id: str) -> str | None:
-    try:
-        return FlinkRest.of(settings).failure(job_id)
-    except flink_rest.FlinkRestError:
-        return None
 
 
 def _unmapped_state(restore: Path, cause: str, *, explicit: bool) -> str:
