@@ -40,8 +40,9 @@ scorer's own methods) inside the TaskManager's interpreter, and times besides th
 next (PyFlink's handling of the record and its outputs, the chained Kafka writer). Each
 timed call reads the thread's CPU clock twice (~0.2 us each here), so the stages run a
 little slower than in the shipped scorer. The figures are means since the job started
-(the CPU benchmark's own window is 20-80 % of the output). The code lives here, in the script Flink runs,
-so it travels with the job (the benchmarks are not installed on the TaskManagers).
+(the CPU benchmark's own window is 20-80 % of the output). The code lives here, in the
+script Flink runs, so it travels with the job (the benchmarks are not installed on the
+TaskManagers).
 
 Submitted with `flink run -py`; settings come from FRAUDCTL_*.
 Usage: scoring_parts_job.py <variant> <job-name>
