@@ -85,7 +85,10 @@ class JobStatus:
     checkpoints_completed: int | None
     checkpoints_failed: int | None
     last_checkpoint_age_s: float | None
-    transactions_in: int | None  # valid transactions that reached the scoring operator
+    # Records into the scoring operator since the job (re)started: valid transactions (the
+    # warm-up's too) plus every label and rule change once per subtask (its broadcast
+    # input). Flink counts a two-input task's inputs together.
+    transactions_in: int | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

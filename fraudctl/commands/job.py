@@ -229,7 +229,7 @@ def _status_table(report: JobStatus, rest_url: str) -> Table:
                         f"{_text(report.checkpoints_failed)} failed"),
         ("last checkpoint", f"{report.last_checkpoint_age_s:,.0f} s ago"
                             if report.last_checkpoint_age_s is not None else "none yet"),
-        ("transactions scored", _text(report.transactions_in)),
+        ("records into the scorer", _text(report.transactions_in)),
         ("Flink UI", f"{rest_url}/#/job/running/{job.job_id}/overview"),
     ]  # fmt: skip
     for name, value in rows:
