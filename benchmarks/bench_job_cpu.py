@@ -145,14 +145,15 @@ def run_scoring(
     read_everything_again(settings)
     output = EndOffsets(settings, settings.kafka.scores_topic)
     start = output.total()
-    reports = stages_dir(settings)
-    for old in reports.glob("stages-*.json"):
-        old.unlink()
+    timed = variant == "stages"  # the scorers' own per-stage figures (scoring_parts_job.py)
+    if timed:
+        for old in stages_dir(settings).glob("stages-*.json"):  # an earlier run's
+            old.unlink()
     job_id = submit_python_job(settings, PARTS_JOB, args=[variant, f"cpu {variant}"])
     try:
         result = measure(manager, output, start, count)
-        if variant == "stages":  # the scorers' own per-stage figures (scoring_parts_job.py)
-            result["stages_us"] = read_reports(reports)
+        if timed:
+            result["stages_us"] = read_reports(stages_dir(settings))
         return result
     finally:
         FlinkRest.of(settings).cancel(job_id)

@@ -98,19 +98,17 @@ def write_record(
     _save_record(settings, record)
 
 
-def forget_failed_start(settings: Settings, job_id: str, previous: dict[str, Any]) -> bool:
+def forget_failed_start(settings: Settings, job_id: str, previous: dict[str, Any]) -> None:
     """Put back the record from before `job_id` was submitted, when that job ended without
     a single complete checkpoint (e.g. Flink refused to restore it): it was never a run.
 
     Counted as one, it would push the last real run's checkpoints and savepoint out of
-    what the next submission resumes from, and a second failed try would delete them.
-    Whether it was undone."""
+    what the next submission resumes from, and a second failed try would delete them."""
     runs = checkpoint_root(settings) / job_id
     if any((chk / "_metadata").is_file() for chk in runs.glob("chk-*")):
-        return False
+        return
     shutil.rmtree(runs, ignore_errors=True)
     _save_record(settings, previous)
-    return True
 
 
 def mark_wanted(settings: Settings, wanted: bool) -> None:

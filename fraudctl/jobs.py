@@ -364,14 +364,14 @@ def _submit(
         check_parallelism(settings, slot_wait_s)
     prepare_topics(settings)
     restore = restore_from if restore_from is not None or fresh else latest_checkpoint(settings)
-    if restore is None and not fresh and read_record(settings).get("history"):
+    previous = read_record(settings)  # put back if the job never runs (forget_failed_start)
+    if restore is None and not fresh and previous.get("history"):
         raise RestoreFailed(
             "the scoring job ran here before but left no complete checkpoint or savepoint "
             f"under {checkpoint_root(settings)}; starting it empty would forget every "
             f"user's history. {_HOW_TO_GO_ON}"
         )
     job_id = uuid.uuid4().hex
-    previous = read_record(settings)
     try:
         submit_python_job(
             settings,
